@@ -12,6 +12,8 @@ import sys
 from local_bigquery import cli
 from local_bigquery.jobs import query
 
+from vertex_batch.local import duckdb_extensions
+
 _original_execute = query._execute
 
 
@@ -26,7 +28,8 @@ query._execute = _execute_with_ctas_destination
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run ``local-bigquery`` with the CTAS fix in place."""
+    """Run ``local-bigquery`` with the CTAS fix in place (and DuckDB's extensions installed offline)."""
+    duckdb_extensions.install()
     cli.main(argv if argv is not None else sys.argv[1:])
 
 

@@ -1,0 +1,294 @@
+"""The ``vertex-batch`` command line: a thin layer over the runner, the local stack and the ledger."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from vertex_batch.errors import VertexBatchError
+
+DEMO_RESULTS_MODEL = "demo_review_results"
+
+
+def _add_dbt_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--project-dir", type=Path, default=Path.cwd(), help="dbt project folder (default: .)")
+    parser.add_argument("--profiles-dir", type=Path, default=None,
+                        help="folder of profiles.yml (default: dbt's own lookup: ., then ~/.dbt)")
+    parser.add_argument("--target", default=None, help="dbt target of the profile")
+    parser.add_argument("--location", default=None, help="Vertex AI region (default: $VERTEX_BATCH_LOCATION or us-central1)")
+
+
+def _add_local_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state-dir", type=Path, default=Path(".state/local"),
+                        help="where the local stack keeps its data (default: .state/local)")
+    parser.add_argument("--backend", default="smollm2", help="local model backend: smollm2 | fake-fast-test | openai")
+    parser.add_argument("--workers", type=int, default=2, help="jobs the local service runs at once")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vertex-batch",
+        description="Run Gemini batch predictions over dbt request models (Vertex AI or the local stack).",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="build request models, run their batch jobs, build downstream models")
+    _add_dbt_arguments(build)
+    build.add_argument("-s", "--select", nargs="+", default=[], help="dbt selectors (default: the whole project)")
+    build.add_argument("--exclude", nargs="+", default=[], help="dbt selectors to leave out")
+    build.add_argument("--dry-run", action="store_true", help="print rows, tokens and cost per request model; submit nothing")
+    build.add_argument("--max-cost", type=float, default=None, help="refuse to submit when the estimate is above this (USD)")
+    build.add_argument("--full-refresh-predictions", action="store_true",
+                       help="submit every row again, even those already answered (pays again)")
+    build.add_argument("--detach", action="store_true", help="on Ctrl-C leave the jobs running instead of cancelling")
+    build.add_argument("--max-concurrent-jobs", type=int, default=4, help="jobs in flight at once (default 4)")
+    build.add_argument("--poll-seconds", type=float, default=None, help="seconds between job polls (10 local, 30 cloud)")
+    build.add_argument("--retry-backoff", type=float, default=None,
+                       help="seconds before the first retry of retryable rows, doubled each attempt (2 local, 60 cloud)")
+    build.add_argument("--keep-tables", action="store_true", help="keep the staged input and raw job output tables")
+    build.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    build.add_argument("--local", action="store_true", help="start (or reuse) the local stack and run against it")
+    _add_local_arguments(build)
+
+    demo = commands.add_parser("demo", help="run the demo project end to end on the local stack and print results")
+    _add_local_arguments(demo)
+    demo.add_argument("--keep-running", action="store_true", help="leave the local stack running afterwards")
+    demo.add_argument("--rows", type=int, default=12, help="flattened rows to print")
+
+    local = commands.add_parser("local", help="manage the local stack (BigQuery, GCS, batch service)")
+    local.add_argument("action", choices=["up", "down", "status", "env"])
+    _add_local_arguments(local)
+
+    status = commands.add_parser("status", help="jobs of the ledger (latest run, or --run)")
+    _add_dbt_arguments(status)
+    status.add_argument("--run", default=None, help="run id (default: the latest run)")
+    status.add_argument("--json", action="store_true")
+
+    cancel = commands.add_parser("cancel", help="cancel the jobs of a run (completed rows are kept)")
+    _add_dbt_arguments(cancel)
+    cancel.add_argument("--run", default=None, help="run id (default: the latest run)")
+    return parser
+
+
+def _stack(args: argparse.Namespace):
+    from vertex_batch.local.stack import LocalStack, StackConfig
+
+    return LocalStack(StackConfig(state_dir=args.state_dir, backend=args.backend, workers=args.workers))
+
+
+def _use_local_stack(args: argparse.Namespace, dataset: str | None = None) -> bool:
+    """Start the local stack unless it runs; point dbt and the clients at it. True if started here."""
+    stack = _stack(args)
+    running = all(state.startswith("running") for state in stack.status().values())
+    if not running:
+        print(f"starting the local stack in {args.state_dir} (model backend: {args.backend})", file=sys.stderr)
+        stack.up()
+    env = stack.config.client_env(dataset or os.environ.get("VERTEX_BATCH_DATASET", "vertex_batch_demo"))
+    os.environ.update(env)
+    return not running
+
+
+def _dbt_project(args: argparse.Namespace, quiet: bool = False):
+    from vertex_batch.dbt_graph import DbtProject
+
+    profiles = args.profiles_dir
+    if profiles is None and (args.project_dir / "profiles" / "profiles.yml").exists():
+        profiles = args.project_dir / "profiles"
+    return DbtProject(project_dir=args.project_dir.resolve(), profiles_dir=profiles, target=args.target, quiet=quiet)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from vertex_batch.connections import ENV_API_ENDPOINT
+    from vertex_batch.progress import Progress
+    from vertex_batch.runner import BuildOptions, Runner
+
+    if args.local:
+        _use_local_stack(args)
+    local = bool(os.environ.get(ENV_API_ENDPOINT))
+    options = BuildOptions(
+        selectors=tuple(args.select),
+        excludes=tuple(args.exclude),
+        dry_run=args.dry_run,
+        max_cost=args.max_cost,
+        full_refresh_predictions=args.full_refresh_predictions,
+        detach=args.detach,
+        max_concurrent_jobs=args.max_concurrent_jobs,
+        poll_seconds=args.poll_seconds if args.poll_seconds is not None else (1.0 if local else 30.0),
+        retry_backoff_seconds=args.retry_backoff if args.retry_backoff is not None else (2.0 if local else 60.0),
+        keep_tables=args.keep_tables,
+        location=args.location,
+    )
+    progress = Progress(interval=5.0 if local else 30.0)
+    report = Runner(_dbt_project(args, quiet=args.json), options, progress).build()
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, default=str))
+    _print_outcome(report)
+    return report.exit_code
+
+
+def _print_outcome(report) -> None:
+    from vertex_batch.runner import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
+
+    words = {
+        EXIT_OK: "every job succeeded",
+        EXIT_PARTIAL: "finished, but some rows failed permanently (see the results' error columns)",
+        EXIT_FAILED: "at least one job did not succeed",
+        EXIT_INTERRUPTED: "interrupted",
+    }
+    verb = "dry run" if report.dry_run else "run"
+    print(f"vertex-batch {verb} {report.run_id}: {words[report.exit_code]}", file=sys.stderr)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from vertex_batch.connections import Connections
+    from vertex_batch.progress import Progress
+    from vertex_batch.runner import EXIT_PARTIAL, BuildOptions, Runner
+
+    root = Path(__file__).resolve().parent.parent
+    started = _use_local_stack(args, dataset="vertex_batch_demo")
+    try:
+        dbt_args = argparse.Namespace(project_dir=root, profiles_dir=root / "profiles", target=None)
+        options = BuildOptions(poll_seconds=1.0, retry_backoff_seconds=2.0)
+        report = Runner(_dbt_project(dbt_args), options, Progress(interval=5.0)).build()
+        _print_outcome(report)
+        if report.exit_code not in (0, EXIT_PARTIAL):
+            return report.exit_code
+        connections = Connections.from_env(os.environ["VERTEX_BATCH_PROJECT"])
+        _print_results(connections, os.environ["VERTEX_BATCH_DATASET"], args.rows)
+        # The demo seeds one request with an invalid role on purpose: a partial result is the expected one.
+        return 0
+    finally:
+        if started and not args.keep_running:
+            _stack(args).down()
+
+
+def _print_results(connections, dataset: str, limit: int) -> None:
+    client = connections.bigquery_client()
+    table = f"`{connections.project}.{dataset}.{DEMO_RESULTS_MODEL}`"
+    rows = list(
+        client.query(
+            f"SELECT review_id, response_text, finish_reason, prompt_tokens, candidate_tokens, model_version, "
+            f"is_success, error_code, error_message FROM {table} "
+            f"ORDER BY is_success, review_id LIMIT {int(limit)}"
+        ).result()
+    )
+    totals = list(client.query(
+        f"SELECT COUNT(*), COUNTIF(is_success), COUNTIF(NOT is_success) FROM {table}"
+    ).result())[0]
+    print(f"\n{DEMO_RESULTS_MODEL}: {totals[0]} rows, {totals[1]} answered by the local model, {totals[2]} failed\n")
+    header = ["review_id", "response_text", "finish", "in", "out", "model_version", "ok", "error"]
+    lines = [header]
+    for row in rows:
+        error = f"{row['error_code']} {row['error_message']}" if row["error_code"] else ""
+        text = (row["response_text"] or "").replace("\n", " ")[:40]
+        lines.append([str(row["review_id"]), text, str(row["finish_reason"] or ""), str(row["prompt_tokens"] or ""),
+                      str(row["candidate_tokens"] or ""), str(row["model_version"] or ""), str(row["is_success"]),
+                      error[:60]])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+def _local(args: argparse.Namespace) -> int:
+    stack = _stack(args)
+    if args.action == "up":
+        stack.up()
+    elif args.action == "down":
+        stack.down()
+    elif args.action == "env":
+        for key, value in stack.config.client_env().items():
+            print(f"export {key}={value}")
+        return 0
+    for name, state in stack.status().items():
+        print(f"{name:9s} {state}")
+    return 0
+
+
+def _ledger_rows(args: argparse.Namespace):
+    from vertex_batch.connections import Connections
+    from vertex_batch.ledger import LEDGER_TABLE, Ledger
+    from vertex_batch.warehouse import Warehouse
+
+    manifest = _dbt_project(args, quiet=True).parse()
+    datasets = {(node.database, (node.batch_settings.destination_dataset if node.batch_settings else None)
+                 or node.schema) for node in manifest.request_models()}
+    entries = []
+    for project, dataset in sorted(datasets):
+        connections = Connections.from_env(project, args.location)
+        ledger = Ledger(Warehouse(connections.bigquery_client()), f"{project}.{dataset}.{LEDGER_TABLE}")
+        entries += [(connections, entry) for entry in ledger.entries()]
+    run = args.run or (max((entry.run_id for _, entry in entries), default=None))
+    return run, [(c, e) for c, e in entries if e.run_id == run]
+
+
+def _status(args: argparse.Namespace) -> int:
+    from vertex_batch.job_client import JobClient
+
+    run, entries = _ledger_rows(args)
+    if not entries:
+        print("no jobs in the ledger yet" if run is None else f"no jobs for run {run}")
+        return 0
+    rows = []
+    for connections, entry in entries:
+        snapshot = JobClient(connections).get(entry.job_name)
+        rows.append({
+            "job": entry.job_name, "request_model": entry.request_model, "attempt": entry.attempt,
+            "chunk": entry.chunk, "state": snapshot.state, "rows": entry.rows_submitted,
+            "successful": snapshot.successful, "failed": snapshot.failed, "landed": entry.landed,
+        })
+    if args.json:
+        print(json.dumps({"run_id": run, "jobs": rows}, indent=2))
+        return 0
+    print(f"run {run}")
+    for row in rows:
+        print(f"  {row['request_model']} a{row['attempt']} c{row['chunk']} {row['state']:<20} "
+              f"{row['successful']}/{row['rows']} ok, {row['failed']} failed, landed={row['landed']}  {row['job']}")
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from vertex_batch.job_client import JobClient
+
+    run, entries = _ledger_rows(args)
+    live = [(c, e) for c, e in entries if not e.landed]
+    if not live:
+        print(f"run {run}: nothing to cancel")
+        return 0
+    for connections, entry in live:
+        JobClient(connections).cancel(entry.job_name)
+        print(f"cancel requested: {entry.job_name} (completed rows are kept; rerun build to land them)")
+    return 0
+
+
+COMMANDS = {"build": _build, "demo": _demo, "local": _local, "status": _status, "cancel": _cancel}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except VertexBatchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        from vertex_batch.local.stack import StackError
+
+        if isinstance(error, StackError):
+            print(f"error: local stack: {error}", file=sys.stderr)
+            return 1
+        print(f"error: {type(error).__name__}: {error} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""The dbt side of a run: invoke dbt programmatically and read its manifest into small dataclasses."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vertex_batch.errors import DbtError, RequestTableError
+
+META_KEY = "vertex_batch"
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """A request model's ``config(meta={'vertex_batch': {...}})``, with defaults filled in."""
+
+    key: tuple[str, ...]
+    model: str = "gemini-2.5-flash"
+    max_rows_per_job: int = 200_000
+    max_attempts: int = 3
+    input: str = "bigquery"
+    destination_dataset: str | None = None
+    gcs_prefix: str | None = None
+
+    @classmethod
+    def from_meta(cls, model_name: str, meta: dict[str, Any]) -> BatchSettings:
+        key = meta.get("key")
+        if isinstance(key, str):
+            key = [key]
+        if not key:
+            raise RequestTableError(
+                f"request model {model_name}: meta.vertex_batch.key is missing; "
+                "name the column(s) that identify a request, e.g. {'key': ['review_id']}"
+            )
+        source = meta.get("input", "bigquery")
+        if source not in ("bigquery", "gcs"):
+            raise RequestTableError(f"request model {model_name}: input must be 'bigquery' or 'gcs', not {source!r}")
+        return cls(
+            key=tuple(key),
+            model=str(meta.get("model", cls.model)),
+            max_rows_per_job=int(meta.get("max_rows_per_job", cls.max_rows_per_job)),
+            max_attempts=int(meta.get("max_attempts", cls.max_attempts)),
+            input=source,
+            destination_dataset=meta.get("destination_dataset"),
+            gcs_prefix=meta.get("gcs_prefix"),
+        )
+
+
+@dataclass(frozen=True)
+class ModelNode:
+    """A dbt model as the runner needs it."""
+
+    unique_id: str
+    name: str
+    database: str
+    schema: str
+    alias: str
+    depends_on: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def table_id(self) -> str:
+        """``project.dataset.table`` of the built relation."""
+        return f"{self.database}.{self.schema}.{self.alias}"
+
+    @property
+    def batch_settings(self) -> BatchSettings | None:
+        meta = self.meta.get(META_KEY)
+        return BatchSettings.from_meta(self.name, meta) if isinstance(meta, dict) else None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Models and their edges from ``manifest.json``."""
+
+    models: dict[str, ModelNode]
+    children: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        data = json.loads(path.read_text())
+        models = {}
+        for uid, node in data["nodes"].items():
+            if node.get("resource_type") != "model":
+                continue
+            config = node.get("config", {})
+            meta = {**node.get("meta", {}), **config.get("meta", {})}
+            models[uid] = ModelNode(
+                unique_id=uid,
+                name=node["name"],
+                database=node["database"],
+                schema=node["schema"],
+                alias=node.get("alias") or node["name"],
+                depends_on=tuple(node.get("depends_on", {}).get("nodes", [])),
+                meta=meta,
+            )
+        children = {uid: tuple(kids) for uid, kids in data.get("child_map", {}).items()}
+        return cls(models=models, children=children)
+
+    def request_models(self, selected: Iterable[str] | None = None) -> list[ModelNode]:
+        """Models with ``meta.vertex_batch``, limited to ``selected`` unique ids when given."""
+        wanted = set(selected) if selected is not None else None
+        return [
+            node
+            for uid, node in sorted(self.models.items())
+            if META_KEY in node.meta and (wanted is None or uid in wanted)
+        ]
+
+    def upstream(self, unique_id: str) -> set[str]:
+        """Every node that ``unique_id`` depends on, transitively."""
+        seen: set[str] = set()
+        stack = list(self.models[unique_id].depends_on) if unique_id in self.models else []
+        while stack:
+            uid = stack.pop()
+            if uid in seen:
+                continue
+            seen.add(uid)
+            node = self.models.get(uid)
+            if node:
+                stack.extend(node.depends_on)
+        return seen
+
+    def waves(self, request_models: Sequence[ModelNode]) -> list[list[ModelNode]]:
+        """Request models grouped so that each wave only needs the answers of earlier waves."""
+        ids = {node.unique_id for node in request_models}
+        depth: dict[str, int] = {}
+
+        def level(uid: str) -> int:
+            if uid not in depth:
+                above = [level(up) for up in self.upstream(uid) if up in ids]
+                depth[uid] = 1 + max(above, default=-1)
+            return depth[uid]
+
+        grouped: dict[int, list[ModelNode]] = {}
+        for node in request_models:
+            grouped.setdefault(level(node.unique_id), []).append(node)
+        return [grouped[k] for k in sorted(grouped)]
+
+
+@dataclass
+class DbtProject:
+    """One dbt project and profile, driven through ``dbtRunner``; each invocation has its own target path."""
+
+    project_dir: Path
+    profiles_dir: Path | None = None
+    target: str | None = None
+    quiet: bool = False
+    target_root: Path | None = None
+    _count: int = 0
+
+    def _target_path(self, label: str) -> Path:
+        root = self.target_root or (self.project_dir / "target" / "vertex_batch")
+        self._count += 1
+        return root / f"{os.getpid()}-{self._count:02d}-{label}"
+
+    def invoke(self, command: str, *args: str) -> Path:
+        """Run ``dbt <command> <args>``; return its target path; raise ``DbtError`` with the failures."""
+        from dbt.cli.main import dbtRunner
+
+        target_path = self._target_path(command)
+        argv = [command, *args, "--project-dir", str(self.project_dir), "--target-path", str(target_path)]
+        if self.profiles_dir:
+            argv += ["--profiles-dir", str(self.profiles_dir)]
+        if self.target:
+            argv += ["--target", self.target]
+        if self.quiet:
+            argv += ["--quiet"]
+        result = dbtRunner().invoke(argv)
+        if not result.success:
+            raise DbtError(f"dbt {command} failed: {_failures(result)}")
+        return target_path
+
+    def parse(self) -> Manifest:
+        return Manifest.load(self.invoke("parse") / "manifest.json")
+
+    def select(self, selectors: Sequence[str], excludes: Sequence[str] = ()) -> set[str]:
+        """Unique ids of the models that ``--select``/``--exclude`` pick."""
+        from dbt.cli.main import dbtRunner
+
+        argv = ["ls", "--resource-type", "model", "--output", "json", "--output-keys", "unique_id",
+                "--project-dir", str(self.project_dir), "--target-path", str(self._target_path("ls")), "--quiet"]
+        if selectors:
+            argv += ["--select", *selectors]
+        if excludes:
+            argv += ["--exclude", *excludes]
+        if self.profiles_dir:
+            argv += ["--profiles-dir", str(self.profiles_dir)]
+        if self.target:
+            argv += ["--target", self.target]
+        result = dbtRunner().invoke(argv)
+        if not result.success:
+            raise DbtError(f"dbt ls failed: {_failures(result)}")
+        return {json.loads(line)["unique_id"] for line in result.result or []}
+
+    def build(self, selectors: Sequence[str], excludes: Sequence[str] = (), full_refresh: bool = False) -> None:
+        """``dbt build`` of the selected nodes (models, their tests, seeds, snapshots)."""
+        args = ["--select", *selectors]
+        if excludes:
+            args += ["--exclude", *excludes]
+        if full_refresh:
+            args.append("--full-refresh")
+        self.invoke("build", *args)
+
+
+def _failures(result: Any) -> str:
+    """One line per failed node (name: message), or the exception dbt raised."""
+    if result.exception is not None:
+        return str(result.exception).strip().splitlines()[0] if str(result.exception).strip() else repr(
+            result.exception
+        )
+    lines = []
+    for node_result in getattr(result.result, "results", None) or []:
+        status = str(getattr(node_result, "status", "")).lower()
+        if status in {"error", "fail", "runtime error"}:
+            node = getattr(node_result, "node", None)
+            name = getattr(node, "name", "?")
+            message = (getattr(node_result, "message", "") or "").strip().replace("\n", " ")
+            lines.append(f"{name}: {message[:300]}")
+    return "; ".join(lines) or "see the dbt output above"

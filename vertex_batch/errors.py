@@ -1,0 +1,35 @@
+"""Errors a user can act on: each carries a one-line message that says what to fix."""
+
+from __future__ import annotations
+
+
+class VertexBatchError(Exception):
+    """Base class: the CLI prints the message (no traceback) and exits non-zero."""
+
+    exit_code = 1
+
+
+class ConfigurationError(VertexBatchError):
+    """Bad settings, missing credentials, wrong project or region."""
+
+    exit_code = 2
+
+
+class DbtError(VertexBatchError):
+    """A dbt invocation failed (compile error, failing validation test, failing model)."""
+
+
+class RequestTableError(VertexBatchError):
+    """A request model lacks what a batch job needs (key, ``request``, ``request_fingerprint``)."""
+
+    exit_code = 2
+
+
+class JobError(VertexBatchError):
+    """A batch job could not be created or ended badly."""
+
+
+class BudgetExceeded(VertexBatchError):
+    """The estimated cost of a run is above ``--max-cost``."""
+
+    exit_code = 2

@@ -1,0 +1,199 @@
+"""The runner's BigQuery work: find the rows still to answer, stage job inputs, land job outputs.
+
+Every answer a job returns is appended to the request model's landing table ``<model>__batch_output``
+(the dbt package's ``batch_output`` macro reads it). A row is *settled* once it has a success or a
+permanent error for its key and request fingerprint; rows with only retryable failures are tried again,
+up to ``max_attempts`` times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from google.api_core import exceptions as core
+from google.cloud import bigquery
+
+from vertex_batch.errors import RequestTableError
+from vertex_batch.transient_errors import retryable_status_sql
+
+LANDING_SUFFIX = "__batch_output"
+# Output tokens assumed for a request without generationConfig.maxOutputTokens (cost estimates only).
+DEFAULT_OUTPUT_TOKENS = 512
+REQUIRED_COLUMNS = ("request", "request_fingerprint")
+RESERVED_COLUMNS = ("response", "status", "processed_time")
+LANDING_EXTRA_COLUMNS = (
+    ("batch_job_name", "STRING"),
+    ("batch_attempt", "INT64"),
+    ("landed_at", "TIMESTAMP"),
+)
+
+
+def quote(table_id: str) -> str:
+    """A backquoted table reference."""
+    return f"`{table_id}`"
+
+
+@dataclass(frozen=True)
+class PendingSummary:
+    """How many rows a request model still needs answered, and a fingerprint of exactly which."""
+
+    rows: int
+    fingerprint: str
+    request_bytes: int
+    max_output_tokens: int
+
+
+class Warehouse:
+    """SQL the runner runs, through google-cloud-bigquery."""
+
+    def __init__(self, client: bigquery.Client) -> None:
+        self.client = client
+
+    def run(self, sql: str, params: Sequence[bigquery.ScalarQueryParameter] = ()) -> list[bigquery.Row]:
+        config = bigquery.QueryJobConfig(query_parameters=list(params)) if params else None
+        return list(self.client.query(sql, job_config=config).result())
+
+    def exists(self, table_id: str) -> bool:
+        try:
+            self.client.get_table(table_id)
+        except core.NotFound:
+            return False
+        return True
+
+    def columns(self, table_id: str) -> list[bigquery.SchemaField]:
+        return list(self.client.get_table(table_id).schema)
+
+    def drop(self, table_id: str) -> None:
+        self.client.delete_table(table_id, not_found_ok=True)
+
+    def check_request_table(self, table_id: str, key: Sequence[str]) -> None:
+        """Refuse a request table that lacks the key, ``request`` or ``request_fingerprint`` columns."""
+        try:
+            names = {field.name for field in self.columns(table_id)}
+        except core.NotFound as error:
+            raise RequestTableError(f"request table {table_id} does not exist; build it with dbt first") from error
+        missing = [column for column in (*key, *REQUIRED_COLUMNS) if column not in names]
+        if missing:
+            raise RequestTableError(
+                f"request table {table_id} has no column {', '.join(missing)}: build `request` with "
+                "vertex_batch.gemini_request(...) and `request_fingerprint` with vertex_batch.request_fingerprint(...)"
+            )
+        reserved = [column for column in RESERVED_COLUMNS if column in names]
+        if reserved:
+            raise RequestTableError(
+                f"request table {table_id} has column(s) {', '.join(reserved)}, which batch output reserves; rename them"
+            )
+
+    def pending_sql(self, request_table: str, landing_table: str, key: Sequence[str], max_attempts: int,
+                    retryable_only: bool = False) -> str:
+        """Rows of the request table whose key and fingerprint are not settled yet."""
+        if not self.exists(landing_table):
+            return f"SELECT * FROM {quote(request_table)}" + (" WHERE FALSE" if retryable_only else "")
+        join = ", ".join([*key, "request_fingerprint"])
+        retryable = retryable_status_sql("status")
+        still_open = f"(NOT a.settled AND a.retryable_failures < {int(max_attempts)})"
+        where = still_open if retryable_only else f"a.settled IS NULL OR {still_open}"
+        return (
+            f"WITH answered AS (SELECT {join}, LOGICAL_OR(NOT {retryable}) AS settled, "
+            f"COUNTIF({retryable}) AS retryable_failures FROM {quote(landing_table)} GROUP BY {join}) "
+            f"SELECT r.* FROM {quote(request_table)} r LEFT JOIN answered a USING ({join}) WHERE {where}"
+        )
+
+    def summarize(self, pending_sql: str, key: Sequence[str]) -> PendingSummary:
+        """Row count, an order-independent fingerprint of (key, request_fingerprint), and request bytes."""
+        parts = ", '|', ".join(f"CAST({column} AS STRING)" for column in key)
+        max_tokens = "SAFE_CAST(JSON_VALUE(request, '$.generationConfig.maxOutputTokens') AS INT64)"
+        rows = self.run(
+            f"SELECT COUNT(*) AS n, BIT_XOR(FARM_FINGERPRINT(CONCAT({parts}, '|', request_fingerprint))) AS f, "
+            f"SUM(LENGTH(TO_JSON_STRING(request))) AS b, "
+            f"SUM(COALESCE({max_tokens}, {DEFAULT_OUTPUT_TOKENS})) AS o FROM ({pending_sql})"
+        )
+        n, f, b, o = rows[0]
+        return PendingSummary(
+            rows=int(n or 0),
+            fingerprint=f"{(f or 0) & 0xFFFFFFFFFFFFFFFF:016x}",
+            request_bytes=int(b or 0),
+            max_output_tokens=int(o or 0),
+        )
+
+    def stage(self, pending_sql: str, key: Sequence[str], staged_prefix: str, rows: int, per_job: int) -> list[str]:
+        """Write the pending rows into one input table per job of at most ``per_job`` rows."""
+        if rows <= per_job:
+            table = f"{staged_prefix}_1"
+            self.drop(table)
+            self.run(f"CREATE TABLE {quote(table)} AS {pending_sql}")
+            return [table]
+        numbered = f"{staged_prefix}_all"
+        self.drop(numbered)
+        order = ", ".join([*key, "request_fingerprint"])
+        self.run(
+            f"CREATE TABLE {quote(numbered)} AS SELECT *, ROW_NUMBER() OVER (ORDER BY {order}) AS _vertex_batch_row "
+            f"FROM ({pending_sql})"
+        )
+        tables = []
+        for index, start in enumerate(range(0, rows, per_job), start=1):
+            table = f"{staged_prefix}_{index}"
+            self.drop(table)
+            self.run(
+                f"CREATE TABLE {quote(table)} AS SELECT * EXCEPT (_vertex_batch_row) FROM {quote(numbered)} "
+                f"WHERE _vertex_batch_row BETWEEN {start + 1} AND {start + per_job}"
+            )
+            tables.append(table)
+        self.drop(numbered)
+        return tables
+
+    def land(self, output_table: str, landing_table: str, job_name: str, attempt: int) -> int:
+        """Append a job's output rows to the landing table (created on first use); return rows landed."""
+        if not self.exists(output_table):
+            return 0
+        params = [
+            bigquery.ScalarQueryParameter("job", "STRING", job_name),
+            bigquery.ScalarQueryParameter("attempt", "INT64", attempt),
+        ]
+        extras = "@job AS batch_job_name, @attempt AS batch_attempt, CURRENT_TIMESTAMP() AS landed_at"
+        if not self.exists(landing_table):
+            self.run(f"CREATE TABLE {quote(landing_table)} AS SELECT *, {extras} FROM {quote(output_table)}", params)
+        else:
+            landing = [field.name for field in self.columns(landing_table)]
+            output = {field.name for field in self.columns(output_table)}
+            extra_names = {name for name, _ in LANDING_EXTRA_COLUMNS}
+            shared = [name for name in landing if name in output and name not in extra_names]
+            cols = ", ".join(shared)
+            self.run(
+                f"INSERT INTO {quote(landing_table)} ({cols}, batch_job_name, batch_attempt, landed_at) "
+                f"SELECT {cols}, {extras} FROM {quote(output_table)}",
+                params,
+            )
+        return self.count(output_table)
+
+    def count(self, table_id: str) -> int:
+        return int(self.run(f"SELECT COUNT(*) FROM {quote(table_id)}")[0][0])
+
+    def landed_jobs(self, landing_table: str) -> set[str]:
+        if not self.exists(landing_table):
+            return set()
+        return {row[0] for row in self.run(f"SELECT DISTINCT batch_job_name FROM {quote(landing_table)}")}
+
+    def output_usage(self, output_table: str) -> tuple[int, int, int]:
+        """Prompt, candidate and total tokens reported by a job's output rows."""
+        if not self.exists(output_table):
+            return 0, 0, 0
+        rows = self.run(
+            "SELECT "
+            "SUM(CAST(JSON_VALUE(response, '$.usageMetadata.promptTokenCount') AS INT64)), "
+            "SUM(CAST(JSON_VALUE(response, '$.usageMetadata.candidatesTokenCount') AS INT64)), "
+            "SUM(CAST(JSON_VALUE(response, '$.usageMetadata.totalTokenCount') AS INT64)) "
+            f"FROM {quote(output_table)}"
+        )
+        return tuple(int(value or 0) for value in rows[0])  # type: ignore[return-value]
+
+    def failure_summary(self, output_table: str, limit: int = 5) -> list[tuple[str, int]]:
+        """The most frequent failed-row statuses of a job's output, with counts."""
+        if not self.exists(output_table):
+            return []
+        rows = self.run(
+            f"SELECT status, COUNT(*) AS n FROM {quote(output_table)} WHERE status != '' "
+            f"GROUP BY status ORDER BY n DESC LIMIT {int(limit)}"
+        )
+        return [(row[0], int(row[1])) for row in rows]
