@@ -33,6 +33,7 @@ class LedgerEntry:
     input_table: str
     output_table: str
     rows_submitted: int
+    output_uri: str = ""
     successful_count: int = 0
     failed_count: int = 0
     incomplete_count: int = 0

@@ -21,7 +21,7 @@ from google.api_core import exceptions as core
 from vertex_batch.connections import Connections
 from vertex_batch.costs import estimate_input_tokens, price_for
 from vertex_batch.dbt_graph import BatchSettings, DbtProject, Manifest, ModelNode
-from vertex_batch.errors import BudgetExceeded, JobError
+from vertex_batch.errors import BudgetExceeded, ConfigurationError, JobError
 from vertex_batch.job_client import SUCCESS_STATES, JobClient, JobSnapshot, JobSpec
 from vertex_batch.ledger import LEDGER_TABLE, Ledger, LedgerEntry
 from vertex_batch.progress import Progress
@@ -38,6 +38,16 @@ LABEL_INPUT = "vertex_batch_input"
 LABEL_CHUNK = "vertex_batch_chunk"
 LABEL_ATTEMPT = "vertex_batch_attempt"
 FAILED_STATES = frozenset({"FAILED", "CANCELLED", "EXPIRED", "PAUSED"})
+
+
+def ensure_local_bucket(connections: Connections, prefix: str) -> None:
+    """Create the bucket of ``prefix`` on the local GCS emulator if it is missing."""
+    from google.cloud import storage
+
+    bucket = prefix.removeprefix("gs://").split("/", 1)[0]
+    client = storage.Client(project=connections.project, credentials=connections.credentials)
+    if client.lookup_bucket(bucket) is None:
+        client.create_bucket(bucket)
 
 
 def new_run_id() -> str:
@@ -290,6 +300,11 @@ class Runner:
         for chunk, table in enumerate(tables, start=1):
             output = f"{run.work_table('job', self.options.run_id)}_{chunk}"
             warehouse.drop(output)
+            input_uri, output_uri = f"bq://{table}", f"bq://{output}"
+            if run.settings.input == "gcs":
+                folder = self._gcs_folder(run, chunk)
+                input_uri, output_uri = f"{folder}/input-*.jsonl", f"{folder}/output"
+                warehouse.export_jsonl(table, input_uri)
             labels = {
                 LABEL_RUN: label_value(self.options.run_id),
                 LABEL_MODEL: label_value(run.node.alias),
@@ -302,8 +317,8 @@ class Runner:
                 JobSpec(
                     display_name=f"vertex-batch {run.node.name} {self.options.run_id} a{run.attempt} c{chunk}",
                     model=run.settings.model,
-                    input_uri=f"bq://{table}",
-                    output_uri=f"bq://{output}",
+                    input_uri=input_uri,
+                    output_uri=output_uri,
                     labels=labels,
                 )
             )
@@ -311,10 +326,26 @@ class Runner:
                 LedgerEntry(
                     job_name="", run_id=self.options.run_id, request_model=run.node.name, attempt=run.attempt,
                     chunk=chunk, state="", input_table=table, output_table=output, rows_submitted=rows,
+                    output_uri=output_uri,
                     estimated_cost_usd=run.report.estimated_cost_usd * rows / max(summary.rows, 1),
                 )
             )
         return specs, entries
+
+    def _gcs_folder(self, run: _ModelRun, chunk: int) -> str:
+        """``gs://bucket/prefix/<model>/<run>/a<attempt>/c<chunk>`` for a GCS-path job."""
+        prefix = run.settings.gcs_prefix
+        connections = self._connections_for(run.node.database)
+        if not prefix:
+            if not connections.is_local:
+                raise ConfigurationError(
+                    f"request model {run.node.name} uses input 'gcs' but has no meta.vertex_batch.gcs_prefix "
+                    "(e.g. 'gs://my-bucket/vertex-batch')"
+                )
+            prefix = "gs://vertex-batch-local/runs"
+        if connections.is_local:
+            ensure_local_bucket(connections, prefix)
+        return f"{prefix.rstrip('/')}/{run.node.alias}/{self.options.run_id}/a{run.attempt}/c{chunk}"
 
     # --- submitting and watching ------------------------------------------------------------------
     def _submit_all(self, run: _ModelRun, specs: list[JobSpec], entries: list[LedgerEntry]) -> None:
@@ -375,6 +406,11 @@ class Runner:
         assert snapshot is not None
         warehouse = self.warehouse(run.node.database)
         output = snapshot.output_table or entry.output_table
+        if snapshot.output_directory and warehouse.exists(entry.input_table):
+            warehouse.load_predictions(
+                f"{snapshot.output_directory}/predictions.jsonl", entry.output_table, entry.input_table
+            )
+            output = entry.output_table
         if snapshot.name in warehouse.landed_jobs(run.landing_table):
             landed = warehouse.count(output) if warehouse.exists(output) else 0
         else:

@@ -167,6 +167,25 @@ class Warehouse:
             )
         return self.count(output_table)
 
+    def export_jsonl(self, table_id: str, uri_pattern: str) -> None:
+        """Export a staged input table as JSONL files (``uri_pattern`` holds one ``*``)."""
+        config = bigquery.ExtractJobConfig(destination_format="NEWLINE_DELIMITED_JSON")
+        self.client.extract_table(table_id, uri_pattern, job_config=config).result()
+
+    def load_predictions(self, uri: str, table_id: str, input_table: str) -> None:
+        """Load a GCS ``predictions.jsonl`` into a table shaped like BigQuery batch output."""
+        schema = [
+            *self.columns(input_table),
+            bigquery.SchemaField("response", "JSON"),
+            bigquery.SchemaField("status", "STRING"),
+            bigquery.SchemaField("processed_time", "TIMESTAMP"),
+        ]
+        config = bigquery.LoadJobConfig(
+            source_format="NEWLINE_DELIMITED_JSON", schema=schema, ignore_unknown_values=True,
+            write_disposition="WRITE_TRUNCATE",
+        )
+        self.client.load_table_from_uri(uri, table_id, job_config=config).result()
+
     def count(self, table_id: str) -> int:
         return int(self.run(f"SELECT COUNT(*) FROM {quote(table_id)}")[0][0])
 

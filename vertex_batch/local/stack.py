@@ -111,7 +111,6 @@ def server_specs(config: StackConfig) -> list[ServerSpec]:
     python = sys.executable
     base_env = {
         "STORAGE_EMULATOR_HOST": config.gcs_url,
-        "GCS_LOCAL_ROOT": "",
         **config.env,
     }
     return [
