@@ -19,6 +19,7 @@ def _add_dbt_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profiles-dir", type=Path, default=None,
                         help="folder of profiles.yml (default: dbt's own lookup: ., then ~/.dbt)")
     parser.add_argument("--target", default=None, help="dbt target of the profile")
+    parser.add_argument("--vars", default=None, help="dbt vars (YAML), passed to every dbt invocation")
     parser.add_argument("--location", default=None, help="Vertex AI region (default: $VERTEX_BATCH_LOCATION or us-central1)")
 
 
@@ -27,6 +28,8 @@ def _add_local_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the local stack keeps its data (default: .state/local)")
     parser.add_argument("--backend", default="smollm2", help="local model backend: smollm2 | fake-fast-test | openai")
     parser.add_argument("--workers", type=int, default=2, help="jobs the local service runs at once")
+    parser.add_argument("--base-port", type=int, default=9050,
+                        help="first of four ports: BigQuery, its gRPC, GCS, batch service (default 9050-9053)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _stack(args: argparse.Namespace):
     from vertex_batch.local.stack import LocalStack, StackConfig
 
-    return LocalStack(StackConfig(state_dir=args.state_dir, backend=args.backend, workers=args.workers))
+    base = args.base_port
+    return LocalStack(StackConfig(state_dir=args.state_dir, backend=args.backend, workers=args.workers,
+                                  bigquery_port=base, bigquery_grpc_port=base + 1, gcs_port=base + 2,
+                                  vertex_port=base + 3))
 
 
 def _use_local_stack(args: argparse.Namespace, dataset: str | None = None) -> bool:
@@ -99,7 +105,8 @@ def _dbt_project(args: argparse.Namespace, quiet: bool = False):
     profiles = args.profiles_dir
     if profiles is None and (args.project_dir / "profiles" / "profiles.yml").exists():
         profiles = args.project_dir / "profiles"
-    return DbtProject(project_dir=args.project_dir.resolve(), profiles_dir=profiles, target=args.target, quiet=quiet)
+    return DbtProject(project_dir=args.project_dir.resolve(), profiles_dir=profiles, target=args.target,
+                      quiet=quiet, vars=getattr(args, "vars", None))
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -152,7 +159,7 @@ def _demo(args: argparse.Namespace) -> int:
     root = Path(__file__).resolve().parent.parent
     started = _use_local_stack(args, dataset="vertex_batch_demo")
     try:
-        dbt_args = argparse.Namespace(project_dir=root, profiles_dir=root / "profiles", target=None)
+        dbt_args = argparse.Namespace(project_dir=root, profiles_dir=root / "profiles", target=None, vars=None)
         options = BuildOptions(poll_seconds=1.0, retry_backoff_seconds=2.0)
         report = Runner(_dbt_project(dbt_args), options, Progress(interval=5.0)).build()
         _print_outcome(report)

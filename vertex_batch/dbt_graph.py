@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 from vertex_batch.errors import DbtError, RequestTableError
 
 META_KEY = "vertex_batch"
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 
 @dataclass(frozen=True)
@@ -150,23 +152,39 @@ class DbtProject:
     target: str | None = None
     quiet: bool = False
     target_root: Path | None = None
+    vars: str | None = None
     _count: int = 0
+    _last_target: Path | None = None
 
     def _target_path(self, label: str) -> Path:
+        """A fresh target folder, seeded with the previous one's partial-parse file (saves a full parse)."""
         root = self.target_root or (self.project_dir / "target" / "vertex_batch")
         self._count += 1
-        return root / f"{os.getpid()}-{self._count:02d}-{label}"
+        path = root / f"{os.getpid()}-{self._count:02d}-{label}"
+        previous = self._last_target / PARTIAL_PARSE_FILE if self._last_target else None
+        if previous and previous.exists():
+            path.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(previous, path / PARTIAL_PARSE_FILE)
+        self._last_target = path
+        return path
+
+    def _common(self) -> list[str]:
+        argv = []
+        if self.profiles_dir:
+            argv += ["--profiles-dir", str(self.profiles_dir)]
+        if self.target:
+            argv += ["--target", self.target]
+        if self.vars:
+            argv += ["--vars", self.vars]
+        return argv
 
     def invoke(self, command: str, *args: str) -> Path:
         """Run ``dbt <command> <args>``; return its target path; raise ``DbtError`` with the failures."""
         from dbt.cli.main import dbtRunner
 
         target_path = self._target_path(command)
-        argv = [command, *args, "--project-dir", str(self.project_dir), "--target-path", str(target_path)]
-        if self.profiles_dir:
-            argv += ["--profiles-dir", str(self.profiles_dir)]
-        if self.target:
-            argv += ["--target", self.target]
+        argv = [command, *args, "--project-dir", str(self.project_dir), "--target-path", str(target_path),
+                *self._common()]
         if self.quiet:
             argv += ["--quiet"]
         result = dbtRunner().invoke(argv)
@@ -187,10 +205,7 @@ class DbtProject:
             argv += ["--select", *selectors]
         if excludes:
             argv += ["--exclude", *excludes]
-        if self.profiles_dir:
-            argv += ["--profiles-dir", str(self.profiles_dir)]
-        if self.target:
-            argv += ["--target", self.target]
+        argv += self._common()
         result = dbtRunner().invoke(argv)
         if not result.success:
             raise DbtError(f"dbt ls failed: {_failures(result)}")

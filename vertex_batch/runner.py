@@ -9,6 +9,7 @@ the last wave the rest of the selection (predictions, flattened models) is built
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import time
@@ -34,6 +35,7 @@ EXIT_INTERRUPTED = 130
 
 LABEL_RUN = "vertex_batch_run"
 LABEL_MODEL = "vertex_batch_model"
+LABEL_TABLE = "vertex_batch_table"
 LABEL_INPUT = "vertex_batch_input"
 LABEL_CHUNK = "vertex_batch_chunk"
 LABEL_ATTEMPT = "vertex_batch_attempt"
@@ -48,6 +50,11 @@ def ensure_local_bucket(connections: Connections, prefix: str) -> None:
     client = storage.Client(project=connections.project, credentials=connections.credentials)
     if client.lookup_bucket(bucket) is None:
         client.create_bucket(bucket)
+
+
+def table_label(table_id: str) -> str:
+    """A short, label-safe identity of a request table (``project.dataset.table``)."""
+    return hashlib.sha256(table_id.encode()).hexdigest()[:16]
 
 
 def new_run_id() -> str:
@@ -248,7 +255,7 @@ class Runner:
             self._estimate(run, summary)
             total_cost += run.report.estimated_cost_usd
             if summary.rows == 0:
-                run.report.note = "nothing new to answer: every row already has an answer"
+                run.report.note = "nothing new to submit: every row is answered or failed permanently"
                 self.progress.message(f"{run.node.name}: {run.report.note}; submitting nothing")
                 continue
             queue.append((run, *self._prepare(run, pending_sql, summary)))
@@ -308,6 +315,7 @@ class Runner:
             labels = {
                 LABEL_RUN: label_value(self.options.run_id),
                 LABEL_MODEL: label_value(run.node.alias),
+                LABEL_TABLE: table_label(run.node.table_id),
                 LABEL_INPUT: summary.fingerprint,
                 LABEL_CHUNK: str(chunk),
                 LABEL_ATTEMPT: str(run.attempt),
@@ -350,9 +358,10 @@ class Runner:
     # --- submitting and watching ------------------------------------------------------------------
     def _submit_all(self, run: _ModelRun, specs: list[JobSpec], entries: list[LedgerEntry]) -> None:
         client = self.jobs(run.node.database)
+        landed = self.warehouse(run.node.database).landed_jobs(run.landing_table)
         for spec, entry in zip(specs, entries, strict=True):
             self._wait_for_slot()
-            existing = self._find_existing(client, spec)
+            existing = self._find_existing(client, spec, landed)
             snapshot = existing or client.create(spec)
             if existing:
                 self.progress.message(f"{run.node.name}: attaching to {snapshot.name} (same rows, already submitted)")
@@ -368,11 +377,14 @@ class Runner:
             self._tracked[snapshot.name] = _Tracked(model=run, entry=entry, snapshot=snapshot)
 
     @staticmethod
-    def _find_existing(client: JobClient, spec: JobSpec) -> JobSnapshot | None:
-        """A job with the same model, input rows, chunk and attempt that did not fail (crash recovery)."""
-        wanted = {key: spec.labels[key] for key in (LABEL_MODEL, LABEL_INPUT, LABEL_CHUNK, LABEL_ATTEMPT)}
-        for job in client.find(wanted):
-            if job.state not in FAILED_STATES:
+    def _find_existing(client: JobClient, spec: JobSpec, landed: set[str]) -> JobSnapshot | None:
+        """A job for the same table, input rows, chunk and attempt that neither failed nor landed yet.
+
+        It exists when an earlier run crashed between creating the job and recording it in the ledger.
+        """
+        keys = (LABEL_MODEL, LABEL_TABLE, LABEL_INPUT, LABEL_CHUNK, LABEL_ATTEMPT)
+        for job in client.find({key: spec.labels[key] for key in keys}):
+            if job.state not in FAILED_STATES and job.name not in landed:
                 return job
         return None
 

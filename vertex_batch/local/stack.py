@@ -38,9 +38,9 @@ class StackConfig:
     project_number: str = DEFAULT_PROJECT_NUMBER
     location: str = DEFAULT_LOCATION
     bigquery_port: int = 9050
-    bigquery_grpc_port: int = 9060
-    gcs_port: int = 9023
-    vertex_port: int = 9070
+    bigquery_grpc_port: int = 9051
+    gcs_port: int = 9052
+    vertex_port: int = 9053
     backend: str = "smollm2"
     workers: int = 2
     service_args: tuple[str, ...] = ()

@@ -1,0 +1,17 @@
+"""Fixtures for end-to-end runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.helpers import running_stack
+from vertex_batch.local.stack import LocalStack
+
+
+@pytest.fixture(scope="module")
+def fake_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The local stack with the fast test backend, shared by a test module."""
+    with running_stack(tmp_path_factory.mktemp("stack")) as stack:
+        yield stack

@@ -1,0 +1,155 @@
+"""The runner end to end on the local stack (fast test backend): dbt → batch job → landing → flattened models."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.helpers import Env, copy_project, use_env
+from vertex_batch.cli import main
+from vertex_batch.job_client import JobClient
+from vertex_batch.runner import LABEL_MODEL
+
+BAD_ROLE_MESSAGE = "Please use a valid role: user, model."
+DEMO_ROWS = 300
+
+
+def build(project: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, dict]:
+    code = main(["build", "--project-dir", str(project), "--profiles-dir", str(project / "profiles"), "--json",
+                 *extra])
+    out = capsys.readouterr().out
+    return code, json.loads(out[out.index("{"):]) if "{" in out else {}
+
+
+def model_jobs(env: Env) -> list:
+    return JobClient(env.connections).find({LABEL_MODEL: "demo_review_requests"})
+
+
+@pytest.fixture(scope="module")
+def demo(fake_stack, tmp_path_factory):
+    """The demo project, built once on a fresh dataset; later tests build on its state."""
+    project = copy_project(tmp_path_factory.mktemp("demo"))
+    with pytest.MonkeyPatch.context() as patch:
+        use_env(patch, fake_stack, "e2e_demo")
+        code, report = main_build(project)
+    return project, code, report
+
+
+def main_build(project: Path) -> tuple[int, dict]:
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = main(["build", "--project-dir", str(project), "--profiles-dir", str(project / "profiles"), "--json"])
+    out = buffer.getvalue()
+    return code, json.loads(out[out.index("{"):])
+
+
+def test_first_run_answers_every_row_and_flattens(demo, fake_stack, monkeypatch) -> None:
+    project, code, report = demo
+    env = use_env(monkeypatch, fake_stack, "e2e_demo")
+    assert code == 3, "one row has an invalid role on purpose: partial success"
+    (model,) = report["models"]
+    assert model["submitted_rows"] == DEMO_ROWS
+    assert (model["successful_rows"], model["failed_rows"]) == (DEMO_ROWS - 1, 1)
+    assert [job["state"] for job in report["jobs"]] == ["PARTIALLY_SUCCEEDED"]
+
+    rows = env.warehouse.run(
+        f"SELECT review_id, response_text, finish_reason, prompt_tokens, total_tokens, model_version, "
+        f"is_success, error_code, error_status, error_message FROM `{env.table('demo_review_results')}`"
+    )
+    assert len(rows) == DEMO_ROWS
+    ok = [row for row in rows if row["is_success"]]
+    failed = [row for row in rows if not row["is_success"]]
+    assert len(ok) == DEMO_ROWS - 1
+    assert all(row["response_text"] and row["model_version"] == "fake-fast-test@local" for row in ok)
+    assert all(row["prompt_tokens"] > 0 and row["total_tokens"] >= row["prompt_tokens"] for row in ok)
+    (bad,) = failed
+    assert (bad["error_code"], bad["error_status"], bad["error_message"]) == (400, "INVALID_ARGUMENT", BAD_ROLE_MESSAGE)
+
+    landing = env.warehouse.run(
+        f"SELECT COUNT(*) AS n, COUNT(DISTINCT review_id) AS keys FROM `{env.table('demo_review_requests__batch_output')}`"
+    )[0]
+    assert (landing["n"], landing["keys"]) == (DEMO_ROWS, DEMO_ROWS)
+    ledger = env.warehouse.run(f"SELECT state, rows_submitted, landed FROM `{env.table('vertex_batch_jobs')}`")
+    assert [(r["state"], r["rows_submitted"], r["landed"]) for r in ledger] == [("PARTIALLY_SUCCEEDED", DEMO_ROWS, True)]
+
+
+def test_rerun_with_nothing_new_submits_nothing(demo, fake_stack, monkeypatch, capsys) -> None:
+    project, *_ = demo
+    env = use_env(monkeypatch, fake_stack, "e2e_demo")
+    jobs_before = len(model_jobs(env))
+    code, report = build(project, capsys)
+    assert code == 0
+    assert report["jobs"] == []
+    assert report["models"][0]["submitted_rows"] == 0
+    assert "nothing new" in report["models"][0]["note"]
+    assert len(model_jobs(env)) == jobs_before
+
+
+def test_changed_prompts_are_the_only_rows_submitted(demo, fake_stack, monkeypatch, capsys) -> None:
+    project, *_ = demo
+    env = use_env(monkeypatch, fake_stack, "e2e_demo")
+    seed = project / "seeds" / "demo_reviews.csv"
+    rows = list(csv.DictReader(seed.open()))
+    changed = {row["review_id"] for row in rows[::10]}  # 10% of the reviews
+    for row in rows:
+        if row["review_id"] in changed:
+            row["review_text"] += " (edited)"
+    with seed.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+    code, report = build(project, capsys)
+    (model,) = report["models"]
+    assert model["submitted_rows"] == len(changed) == DEMO_ROWS // 10
+    assert sum(job["rows"] for job in report["jobs"]) == len(changed)
+    results = env.warehouse.run(
+        f"SELECT COUNT(*) AS n, COUNTIF(is_success) AS ok FROM `{env.table('demo_review_results')}`"
+    )[0]
+    assert (results["n"], results["ok"]) == (DEMO_ROWS, DEMO_ROWS - 1)
+    assert code in (0, 3)
+
+
+def test_dry_run_submits_nothing(fake_stack, tmp_path, monkeypatch, capsys) -> None:
+    project = copy_project(tmp_path / "dry")
+    env = use_env(monkeypatch, fake_stack, "e2e_dry_run")
+    jobs_before = len(model_jobs(env))
+    code, report = build(project, capsys, "--dry-run")
+    assert code == 0
+    (model,) = report["models"]
+    assert model["pending_rows"] == DEMO_ROWS
+    assert model["estimated_input_tokens"] > 0 and model["estimated_cost_usd"] > 0
+    assert model["submitted_rows"] == 0 and report["jobs"] == []
+    assert len(model_jobs(env)) == jobs_before
+    assert not env.warehouse.exists(env.table("demo_review_requests__batch_output"))
+
+
+def test_max_cost_refuses_before_submitting(fake_stack, tmp_path, monkeypatch, capsys) -> None:
+    project = copy_project(tmp_path / "budget")
+    env = use_env(monkeypatch, fake_stack, "e2e_budget")
+    jobs_before = len(model_jobs(env))
+    code = main(["build", "--project-dir", str(project), "--profiles-dir", str(project / "profiles"),
+                 "--max-cost", "0.000001"])
+    assert code == 2
+    assert "above --max-cost" in capsys.readouterr().err
+    assert len(model_jobs(env)) == jobs_before
+
+
+def test_gcs_input_path_lands_the_same_rows(fake_stack, tmp_path, monkeypatch, capsys) -> None:
+    project = copy_project(tmp_path / "gcs")
+    env = use_env(monkeypatch, fake_stack, "e2e_gcs")
+    code, report = build(project, capsys, "--vars", "{demo_input: gcs}", "--keep-tables")
+    tables = [t.table_id for t in env.connections.bigquery_client().list_tables(env.table("").rstrip("."))]
+    assert code == 3, json.dumps(report) + str(tables)
+    (job,) = report["jobs"]
+    assert job["landed_rows"] == DEMO_ROWS
+    rows = env.warehouse.run(
+        f"SELECT COUNTIF(is_success) AS ok, COUNTIF(error_code = 400) AS bad FROM `{env.table('demo_review_results')}`"
+    )[0]
+    assert (rows["ok"], rows["bad"]) == (DEMO_ROWS - 1, 1)

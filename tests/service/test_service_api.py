@@ -1,0 +1,254 @@
+"""The REST API over raw HTTP: the documented curl body, resource shape, errors, list, cancel, delete."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from google.cloud import bigquery, storage
+from svc_helpers import (
+    BAD_ROLE_STATUS,
+    LOCATION,
+    PROJECT,
+    PROJECT_NUMBER,
+    ServiceProcess,
+    bq_body,
+    call,
+    gcs_output_lines,
+    make_table,
+    request_for,
+    unique,
+    upload_jsonl,
+)
+
+# The request body of the documented curl example, with its placeholders filled in verbatim
+# (note that gcsSource.uris is a single string there).
+SEED_BODY_TEMPLATE = """{
+  "displayName": "my-cloud-storage-batch-prediction-job",
+  "model": "MODEL_PATH",
+  "inputConfig": {
+    "instancesFormat": "jsonl",
+    "gcsSource": {
+      "uris" : "INPUT_URI"
+    }
+  },
+  "outputConfig": {
+    "predictionsFormat": "OUTPUT_FORMAT",
+    "DESTINATION": {
+      "OUTPUT_URI_FIELD_NAME": "OUTPUT_URI"
+    }
+  }
+}"""
+SEED_MEDIA_LINE = (
+    '{"request":{"contents": [{"role": "user", "parts": [{"text": "What is the relation between the '
+    'following video and image samples?"}, {"fileData": {"fileUri": '
+    '"gs://cloud-samples-data/generative-ai/video/animals.mp4", "mimeType": "video/mp4"}}, {"fileData": '
+    '{"fileUri": "gs://cloud-samples-data/generative-ai/image/cricket.jpeg", "mimeType": "image/jpeg"}}]}], '
+    '"generationConfig": {"temperature": 0.9, "topP": 1, "maxOutputTokens": 256}}}'
+)
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+def seed_body(
+    input_uri: str, output_uri: str, model: str = "publishers/google/models/gemini-2.5-flash"
+) -> bytes:
+    text = SEED_BODY_TEMPLATE
+    for key, value in {
+        "MODEL_PATH": model, "INPUT_URI": input_uri, "OUTPUT_FORMAT": "jsonl",
+        "DESTINATION": "gcsDestination", "OUTPUT_URI_FIELD_NAME": "outputUriPrefix", "OUTPUT_URI": output_uri,
+    }.items():  # fmt: skip
+        text = text.replace(key, value)
+    return text.encode()
+
+
+def test_healthz(service: ServiceProcess) -> None:
+    status, body = call("GET", f"{service.url}/healthz")
+    assert status == 200 and body["status"] == "ok"
+
+
+def test_documented_curl_body_runs_end_to_end(
+    service: ServiceProcess, gcs: storage.Client, bucket: str
+) -> None:
+    folder = unique("seed")
+    lines = [
+        SEED_MEDIA_LINE,
+        {"request": request_for("Explain how AI works in a few words", role="tester")},
+        {"request": request_for("Explain how AI works in a few words")},
+        {"request": {"contents": [{"parts": [{"text": "no role on the only content"}]}]}},
+    ]
+    input_uri = upload_jsonl(gcs, bucket, f"{folder}/in.jsonl", lines)
+    status, created = call(
+        "POST", service.jobs_url(), raw=seed_body(input_uri, f"gs://{bucket}/{folder}/out")
+    )
+    assert status == 200, created
+    assert created["state"] == "JOB_STATE_PENDING"
+    assert created["inputConfig"]["gcsSource"]["uris"] == [input_uri]
+    assert re.fullmatch(
+        rf"projects/{PROJECT_NUMBER}/locations/{LOCATION}/batchPredictionJobs/\d{{19}}", created["name"]
+    )
+    assert "completionStats" not in created and "error" not in created
+    job = service.wait(created["name"])
+    assert job["state"] == "JOB_STATE_PARTIALLY_SUCCEEDED"
+    assert job["completionStats"] == {"successfulCount": "2", "failedCount": "2"}
+    assert job["outputInfo"]["gcsOutputDirectory"] == (
+        f"gs://{bucket}/{folder}/out/prediction-model-{created['createTime']}"
+    )
+    for key in ("createTime", "startTime", "endTime", "updateTime"):
+        assert RFC3339.match(job[key]), key
+    rows = gcs_output_lines(gcs, job)
+    assert [list(row)[:4] for row in rows] == [["request", "response", "status", "processed_time"]] * 4
+    media, bad_role, good, no_role = rows
+    assert "text-only" in json.loads(media["status"].split(": ", 1)[1])["error"]["message"]
+    assert media["response"] == {}
+    assert bad_role["status"] == BAD_ROLE_STATUS and bad_role["response"] == {}
+    for row in (good, no_role):
+        assert row["status"] == ""
+        candidate = row["response"]["candidates"][0]
+        assert candidate["content"]["role"] == "model" and candidate["content"]["parts"][0]["text"]
+        assert candidate["finishReason"] in ("STOP", "MAX_TOKENS")
+        assert row["response"]["modelVersion"] == "fake-fast-test@local"
+        usage = row["response"]["usageMetadata"]
+        assert usage["totalTokenCount"] == usage["promptTokenCount"] + usage["candidatesTokenCount"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", good["processed_time"])
+
+
+def test_project_id_and_number_name_the_same_project(
+    service: ServiceProcess, bq: bigquery.Client, dataset: str
+) -> None:
+    table = make_table(bq, dataset, [{"id": 1, "request": request_for("hi")}])
+    job = service.run(bq_body(table, f"bq://{PROJECT}.{dataset}"))
+    job_id = job["name"].rsplit("/", 1)[1]
+    for project in (PROJECT, PROJECT_NUMBER):
+        for version in ("v1", "v1beta1"):
+            status, body = call("GET", f"{service.jobs_url(version, project)}/{job_id}")
+            assert status == 200 and body["name"] == job["name"]
+    status, body = call("GET", f"{service.jobs_url('v1', 'another-project')}/{job_id}")
+    assert status == 404 and body["error"]["status"] == "NOT_FOUND"
+
+
+def test_int_enum_encoding(service: ServiceProcess, bq: bigquery.Client, dataset: str) -> None:
+    table = make_table(bq, dataset, [{"id": 1, "request": request_for("hi")}])
+    query = "?%24alt=json%3Benum-encoding%3Dint"
+    status, created = call("POST", service.jobs_url() + query, bq_body(table, f"bq://{PROJECT}.{dataset}"))
+    assert status == 200 and created["state"] == 2
+    job = service.wait(created["name"])
+    assert job["state"] == "JOB_STATE_SUCCEEDED"
+    _, as_int = call("GET", f"{service.url}/v1/{job['name']}{query}")
+    assert as_int["state"] == 4
+    _, listed = call("GET", service.jobs_url() + query)
+    assert all(isinstance(item["state"], int) for item in listed["batchPredictionJobs"])
+    _, listed = call("GET", service.jobs_url())
+    assert all(isinstance(item["state"], str) for item in listed["batchPredictionJobs"])
+
+
+def test_create_errors(service: ServiceProcess, bq: bigquery.Client, dataset: str, bucket: str) -> None:
+    table = make_table(bq, dataset, [{"id": 1, "request": request_for("hi")}])
+    body = bq_body(table, f"bq://{PROJECT}.{dataset}")
+    status, error = service.create({**body, "model": "publishers/google/models/gemini-does-not-exist"})
+    assert status == 404
+    assert error == {
+        "error": {"code": 404, "message": "The PublisherModel gemini-does-not-exist does not exist.",
+                  "status": "NOT_FOUND"}
+    }  # fmt: skip
+    full_model = f"projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/gemini-2.0-flash-001"
+    assert service.create({**body, "model": full_model})[0] == 200
+    assert service.create({key: value for key, value in body.items() if key != "displayName"})[0] == 400
+    assert service.create({**body, "inputConfig": {"instancesFormat": "jsonl"}})[0] == 400
+    status, error = call("POST", service.jobs_url(), raw=b"{not json")
+    assert status == 400 and error["error"]["status"] == "INVALID_ARGUMENT"
+    status, error = service.create(
+        {**body, "outputConfig": {"gcsDestination": {"outputUriPrefix": "gs://no-such-bucket/x"}}}
+    )
+    assert status == 400 and "does not exist" in error["error"]["message"]
+    existing = make_table(bq, dataset, [])
+    status, error = service.create(bq_body(table, existing))
+    assert status == 400 and "already exists" in error["error"]["message"]
+    status, error = service.create(bq_body(table, f"bq://{PROJECT}.no_such_dataset.t"))
+    assert status == 400 and "does not exist" in error["error"]["message"]
+
+
+def test_over_limit_job_is_refused_at_create(
+    service: ServiceProcess, bq: bigquery.Client, dataset: str
+) -> None:
+    rows = [{"id": i, "request": request_for(f"q{i}")} for i in range(51)]
+    table = make_table(bq, dataset, rows)
+    status, error = service.create(bq_body(table, f"bq://{PROJECT}.{dataset}"))
+    assert status == 400
+    assert error["error"]["status"] == "INVALID_ARGUMENT"
+    assert "51 requests, more than the limit of 50" in error["error"]["message"]
+
+
+def test_not_found_and_unknown_paths(service: ServiceProcess) -> None:
+    status, body = call("GET", f"{service.jobs_url()}/1234567890123456789")
+    assert status == 404 and set(body["error"]) == {"code", "message", "status"}
+    status, body = call("GET", f"{service.url}/v1/nothing/here")
+    assert status == 404 and body["error"]["status"] == "NOT_FOUND"
+    status, body = call("POST", f"{service.jobs_url()}/1234567890123456789:pause", {})
+    assert status == 404
+
+
+def test_cancel_and_delete_finished_job(service: ServiceProcess, bq: bigquery.Client, dataset: str) -> None:
+    table = make_table(bq, dataset, [{"id": 1, "request": request_for("hi")}])
+    job = service.run(bq_body(table, f"bq://{PROJECT}.{dataset}"))
+    status, error = call("POST", f"{service.url}/v1/{job['name']}:cancel", {})
+    assert status == 400 and error["error"]["status"] == "FAILED_PRECONDITION"
+    status, operation = call("DELETE", f"{service.url}/v1/{job['name']}")
+    assert status == 200
+    assert operation["done"] is True
+    assert operation["response"] == {"@type": "type.googleapis.com/google.protobuf.Empty"}
+    assert (
+        operation["metadata"]["@type"]
+        == "type.googleapis.com/google.cloud.aiplatform.v1.DeleteOperationMetadata"
+    )
+    assert "createTime" in operation["metadata"]["genericMetadata"]
+    assert re.fullmatch(rf"projects/{PROJECT_NUMBER}/locations/{LOCATION}/operations/\d+", operation["name"])
+    op_id = operation["name"].rsplit("/", 1)[1]
+    for path in (
+        f"/v1/{operation['name']}",
+        f"/v1/{job['name']}/operations/{op_id}",
+        f"/ui/projects/{PROJECT_NUMBER}/locations/{LOCATION}/operations/{op_id}",
+    ):
+        assert call("GET", service.url + path) == (200, operation), path
+    assert call("GET", f"{service.url}/v1/{job['name']}")[0] == 404
+
+
+def test_list_filters_pages_and_order(service: ServiceProcess, bq: bigquery.Client, dataset: str) -> None:
+    location_url = f"{service.url}/v1/projects/{PROJECT}/locations/europe-west4/batchPredictionJobs"
+    assert call("GET", location_url) == (200, {})
+    table = make_table(bq, dataset, [{"id": 1, "request": request_for("hi")}])
+    tag = unique("list").replace("_", "-")
+    names = []
+    for index in range(3):
+        body = bq_body(
+            table, f"bq://{PROJECT}.{dataset}", name=f"{tag}_{index}", labels={"tag": tag, "n": str(index)}
+        )
+        status, created = call("POST", location_url, body)
+        assert status == 200, created
+        names.append(created["name"])
+    for name in names:
+        service.wait(name)
+
+    def listed(query: str) -> list[str]:
+        status, body = call("GET", f"{location_url}?{query}")
+        assert status == 200, body
+        return [job["name"] for job in body.get("batchPredictionJobs", [])]
+
+    assert listed("") == names[::-1]
+    from urllib.parse import quote
+
+    assert listed("filter=" + quote(f'display_name="{tag}_1"')) == [names[1]]
+    assert listed("filter=" + quote(f'display_name:"{tag}_*" AND labels.n!="1"')) == [names[2], names[0]]
+    assert listed("filter=" + quote('state="JOB_STATE_SUCCEEDED" AND labels.tag:*')) == names[::-1]
+    assert listed("filter=" + quote('state="JOB_STATE_FAILED"')) == []
+    assert listed("filter=" + quote('model_display_name="gemini-2.5-flash"')) == names[::-1]
+    _, first = call("GET", location_url)
+    created = first["batchPredictionJobs"][-1]["createTime"]
+    assert listed("filter=" + quote(f'create_time>"{created}"')) == names[:0:-1]
+    assert listed("filter=" + quote(f'create_time>="{created}"')) == names[::-1]
+    status, error = call("GET", f"{location_url}?filter=" + quote('nope="x"'))
+    assert status == 400 and "Invalid filter" in error["error"]["message"]
+    _, page1 = call("GET", f"{location_url}?pageSize=2")
+    assert [job["name"] for job in page1["batchPredictionJobs"]] == names[:0:-1]
+    _, page2 = call("GET", f"{location_url}?pageSize=2&pageToken={page1['nextPageToken']}")
+    assert [job["name"] for job in page2["batchPredictionJobs"]] == [names[0]]
+    assert "nextPageToken" not in page2

@@ -1,0 +1,280 @@
+"""Gemini ``GenerateContentRequest`` → ``ChatPrompt`` and ``Generation`` → ``GenerateContentResponse``.
+
+Also the per-row status strings Vertex AI writes into batch output: ``""`` on success, otherwise
+``"<HTTP reason>: <JSON error body>"``, e.g. ``Bad Request: {"error": {"code": 400, "message":
+"Please use a valid role: user, model.", "status": "INVALID_ARGUMENT"}}``.
+Field names are accepted in lowerCamelCase and in snake_case, as the proto3 JSON mapping allows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from vertex_batch.local.backends.base import ChatPrompt, Generation
+
+HTTP_REASONS: dict[int, str] = {
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+RPC_STATUS: dict[int, str] = {
+    400: "INVALID_ARGUMENT",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+VALID_ROLE_MESSAGE = "Please use a valid role: user, model."
+TEXT_ONLY_MESSAGE = (
+    "The local model is text-only: parts with MIME type {mime} are not supported by the local "
+    "batch-prediction service. Send text parts (or text/plain files) only."
+)
+MAX_STOP_SEQUENCES = 5
+
+#: Reads a ``gs://`` object as text (for ``text/plain`` ``fileData`` parts); raises on failure.
+TextFileReader = Callable[[str], str]
+
+
+def row_status(code: int, message: str, status: str | None = None) -> str:
+    """The ``status`` value of a failed output row, formatted exactly as Vertex AI writes it."""
+    body = {"error": {"code": code, "message": message, "status": status or RPC_STATUS.get(code, "UNKNOWN")}}
+    return f"{HTTP_REASONS.get(code, 'Error')}: {json.dumps(body)}"
+
+
+class RowError(Exception):
+    """A request that fails on its own row; the job goes on."""
+
+    def __init__(self, code: int, message: str, status: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status or RPC_STATUS.get(code, "UNKNOWN")
+
+    @property
+    def row_status(self) -> str:
+        return row_status(self.code, self.message, self.status)
+
+
+def invalid(message: str) -> RowError:
+    """A 400 INVALID_ARGUMENT row error."""
+    return RowError(400, message, "INVALID_ARGUMENT")
+
+
+def _field(obj: Mapping[str, Any], camel: str) -> Any:
+    """``obj[camel]`` or its snake_case spelling."""
+    if camel in obj:
+        return obj[camel]
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
+    return obj.get(snake)
+
+
+def load_request(value: Any) -> dict[str, Any]:
+    """The request of one row as a dict: a JSON column value, or a STRING column holding JSON."""
+    if value is None:
+        raise invalid("The request is empty: each row needs a GenerateContentRequest in its request field.")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise invalid(f"The request is not valid JSON: {err.msg} at position {err.pos}.") from None
+    if not isinstance(value, dict):
+        raise invalid(
+            f"The request must be a JSON object (a GenerateContentRequest), not a JSON {_json_type(value)}."
+        )
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "null" if value is None else "object"
+
+
+def _number(config: Mapping[str, Any], camel: str, low: float, high: float, *, integer: bool = False) -> Any:
+    value = _field(config, camel)
+    if value is None:
+        return None
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
+    kind = "TYPE_INT32" if integer else "TYPE_FLOAT"
+    if isinstance(value, str):
+        try:
+            value = int(value) if integer else float(value)
+        except ValueError:
+            raise invalid(f"Invalid value at 'generation_config.{snake}' ({kind}), \"{value}\"") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid(f"Invalid value at 'generation_config.{snake}' ({kind}), {json.dumps(value)}")
+    if integer and value != int(value):
+        raise invalid(f"Invalid value at 'generation_config.{snake}' ({kind}), {value}")
+    if not low <= value <= high:
+        raise invalid(
+            f"Unable to submit request because it has a {camel} value of {value} but the supported range "
+            f"is from {low:g} to {high:g}."
+        )
+    return int(value) if integer else float(value)
+
+
+def _part_text(part: Any, read_text_file: TextFileReader | None) -> str:
+    if not isinstance(part, dict):
+        raise invalid('Each part must be a JSON object such as {"text": "..."}.')
+    if _field(part, "thought") is True:
+        return ""
+    text = part.get("text")
+    if text is not None:
+        if not isinstance(text, str):
+            raise invalid(
+                "Invalid value at 'contents.parts.text' (TYPE_STRING): a part's text must be a string."
+            )
+        return text
+    inline = _field(part, "inlineData")
+    if isinstance(inline, dict):
+        mime = str(_field(inline, "mimeType") or "")
+        if not mime.startswith("text/"):
+            raise invalid(TEXT_ONLY_MESSAGE.format(mime=mime or "(none)"))
+        try:
+            return base64.b64decode(str(inline.get("data") or ""), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise invalid("The inlineData part is not valid base64-encoded UTF-8 text.") from None
+    file_data = _field(part, "fileData")
+    if isinstance(file_data, dict):
+        mime = str(_field(file_data, "mimeType") or "")
+        uri = str(_field(file_data, "fileUri") or "")
+        if not mime.startswith("text/"):
+            raise invalid(TEXT_ONLY_MESSAGE.format(mime=mime or "(none)"))
+        if read_text_file is None or not uri.startswith("gs://"):
+            raise invalid(
+                f"The local batch-prediction service can read text files from gs:// only, not {uri!r}."
+            )
+        try:
+            return read_text_file(uri)
+        except Exception as err:
+            raise invalid(f"Cannot read the file {uri}: {err}") from None
+    kinds = ", ".join(sorted(part)) or "an empty part"
+    raise invalid(f"The local model supports text parts only; this part has {kinds}.")
+
+
+def _content_text(content: Mapping[str, Any], read_text_file: TextFileReader | None) -> str:
+    parts = content.get("parts")
+    if not isinstance(parts, list) or not parts:
+        raise invalid(
+            "Unable to submit request because it must include at least one parts field, "
+            "which describes the prompt input."
+        )
+    texts = [_part_text(part, read_text_file) for part in parts]
+    if not any(text.strip() for text in texts):
+        raise invalid(
+            "Unable to submit request because it has an empty text parameter. "
+            "Add a value to the parameter and try again."
+        )
+    return "\n".join(text for text in texts if text)
+
+
+def to_prompt(
+    request: Any,
+    *,
+    default_max_tokens: int = 256,
+    read_text_file: TextFileReader | None = None,
+) -> ChatPrompt:
+    """Validate one ``GenerateContentRequest`` and map it to a chat prompt; raise ``RowError`` if invalid."""
+    request = load_request(request)
+    contents = request.get("contents")
+    if isinstance(contents, dict):
+        contents = [contents]
+    if not isinstance(contents, list) or not contents:
+        raise invalid(
+            "Unable to submit request because it has no contents: a GenerateContentRequest needs "
+            '"contents": [{"role": "user", "parts": [{"text": "..."}]}].'
+        )
+    messages: list[dict[str, str]] = []
+    system = _field(request, "systemInstruction")
+    if system is not None:
+        if isinstance(system, str):
+            system = {"parts": [{"text": system}]}
+        if not isinstance(system, dict):
+            raise invalid('systemInstruction must be a Content object: {"parts": [{"text": "..."}]}.')
+        messages.append({"role": "system", "content": _content_text(system, read_text_file)})
+    for content in contents:
+        if not isinstance(content, dict):
+            raise invalid("Each element of contents must be a JSON object with role and parts.")
+        role = content.get("role")
+        if role in (None, "") and len(contents) == 1:
+            role = "user"
+        if role not in ("user", "model"):
+            raise invalid(VALID_ROLE_MESSAGE)
+        chat_role = "user" if role == "user" else "assistant"
+        messages.append({"role": chat_role, "content": _content_text(content, read_text_file)})
+    tools = request.get("tools")
+    if tools:
+        raise invalid("The local model does not support tools (function calling, search or code execution).")
+    if _field(request, "cachedContent"):
+        raise invalid("The local batch-prediction service does not support cachedContent.")
+    config = _field(request, "generationConfig") or {}
+    if not isinstance(config, dict):
+        raise invalid("generationConfig must be a JSON object.")
+    return _with_config(tuple(messages), config, default_max_tokens)
+
+
+def _with_config(
+    messages: tuple[dict[str, str], ...], config: Mapping[str, Any], default_max: int
+) -> ChatPrompt:
+    candidates = _number(config, "candidateCount", 1, 8, integer=True)
+    if candidates is not None and candidates > 1:
+        raise invalid(
+            f"candidateCount is {candidates}, but the local model returns one candidate per request: "
+            "only one candidate can be specified."
+        )
+    stops = _field(config, "stopSequences") or []
+    if isinstance(stops, str):
+        stops = [stops]
+    if not isinstance(stops, list) or not all(isinstance(stop, str) for stop in stops):
+        raise invalid("stopSequences must be a list of strings.")
+    if len(stops) > MAX_STOP_SEQUENCES:
+        raise invalid(f"stopSequences has {len(stops)} entries; at most {MAX_STOP_SEQUENCES} are allowed.")
+    temperature = _number(config, "temperature", 0.0, 2.0)
+    top_p = _number(config, "topP", 0.0, 1.0)
+    top_k = _number(config, "topK", 1, 1_000_000, integer=True)
+    max_tokens = _number(config, "maxOutputTokens", 1, 65_536, integer=True)
+    seed = _number(config, "seed", -(2**31), 2**31 - 1, integer=True)
+    return ChatPrompt(
+        messages=messages,
+        temperature=1.0 if temperature is None else temperature,
+        top_p=0.95 if top_p is None else top_p,
+        top_k=top_k,
+        max_tokens=default_max if max_tokens is None else max_tokens,
+        stop=tuple(stop for stop in stops if stop),
+        seed=seed,
+    )
+
+
+def to_response(generation: Generation, model_version: str) -> dict[str, Any]:
+    """The ``GenerateContentResponse`` JSON of one generation."""
+    candidate: dict[str, Any] = {
+        "content": {"role": "model", "parts": [{"text": generation.text}]},
+        "finishReason": generation.finish_reason,
+    }
+    if generation.avg_logprob is not None:
+        candidate["avgLogprobs"] = generation.avg_logprob
+    return {
+        "candidates": [candidate],
+        "modelVersion": model_version,
+        "usageMetadata": {
+            "promptTokenCount": generation.prompt_tokens,
+            "candidatesTokenCount": generation.output_tokens,
+            "totalTokenCount": generation.prompt_tokens + generation.output_tokens,
+        },
+    }

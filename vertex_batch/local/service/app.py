@@ -1,0 +1,267 @@
+"""The REST API: ``projects.locations.batchPredictionJobs`` (create, get, list, cancel, delete) under
+``/v1`` and ``/v1beta1``, operation polls, and ``/healthz``.
+
+Every error is a Google error body ``{"error": {"code", "message", "status"}}``. Enums are strings unless
+the query asks for ``enum-encoding=int`` (google-cloud-aiplatform sends ``$alt=json;enum-encoding=int``).
+A project may be named by its id or its number.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import urllib.parse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vertex_batch.local.service import snapshot
+from vertex_batch.local.service.config import ServiceConfig
+from vertex_batch.local.service.create import build_job
+from vertex_batch.local.service.errors import ApiError, bad_request, failed_precondition, not_found
+from vertex_batch.local.service.executor import CANCELED_ERROR, Executor
+from vertex_batch.local.service.faults import Faults
+from vertex_batch.local.service.filters import FilterError, parse_filter
+from vertex_batch.local.service.model_host import ModelHost
+from vertex_batch.local.service.resources import delete_operation_json, job_json
+from vertex_batch.local.service.store import (
+    CANCELLED,
+    CANCELLING,
+    PENDING,
+    RUNNING,
+    JobRecord,
+    JobStore,
+    new_id,
+    now_us,
+)
+
+log = logging.getLogger(__name__)
+
+API_VERSIONS = ("v1", "v1beta1")
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+_JOBS = "/{version}/projects/{project}/locations/{location}/batchPredictionJobs"
+
+
+def _int_enums(request: Request) -> bool:
+    return "enum-encoding=int" in urllib.parse.unquote(request.url.query)
+
+
+def _error(err: ApiError) -> JSONResponse:
+    return JSONResponse(err.body(), status_code=err.code)
+
+
+class Service:
+    """The service's parts, shared by the routes."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.store = JobStore(config.state_dir)
+        self.models = ModelHost(config.backend, config.backend_options)
+        self.faults = Faults(config.faults)
+        self.executor = Executor(config, self.store, self.models, self.faults)
+
+    def start(self) -> None:
+        self.models.start()
+        self.executor.start()
+
+    def stop(self) -> None:
+        self.executor.stop()
+        self.models.close()
+        self.store.close()
+
+    def job(self, version: str, project: str, location: str, job_id: str) -> JobRecord:
+        """The job a path names, or a 404."""
+        if version not in API_VERSIONS:
+            raise not_found(f"API version {version} is not served; use v1 or v1beta1.")
+        job = self.store.get(job_id) if job_id.isdigit() else None
+        if job is None or job.project != self.config.canonical_project(project) or job.location != location:
+            name = f"projects/{project}/locations/{location}/batchPredictionJobs/{job_id}"
+            raise not_found(f"The BatchPredictionJob {name} does not exist.")
+        return job
+
+
+def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
+    """The FastAPI application; with ``start`` its lifespan runs the workers and loads the backend."""
+    service = Service(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if start:
+            service.start()
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(
+        title="Local Vertex AI batch prediction",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.service = service
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, err: ApiError) -> JSONResponse:
+        return _error(err)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        if err.status_code == 405:
+            return _error(
+                ApiError(
+                    405, f"Method {request.method} is not allowed on {request.url.path}.", "UNIMPLEMENTED"
+                )
+            )
+        return _error(not_found(f"The requested URL {request.url.path} was not found on this server."))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
+        return _error(bad_request(f"Invalid request: {err.errors()}"))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, err: Exception) -> JSONResponse:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return _error(ApiError(500, f"Internal error encountered: {err}", "INTERNAL"))
+
+    @app.middleware("http")
+    async def inject_faults(request: Request, call_next: Any) -> Any:
+        if request.url.path.startswith(("/v1/", "/v1beta1/", "/ui/")):
+            fault = service.faults.api_error()
+            if fault:
+                return JSONResponse(fault[1], status_code=fault[0])
+        return await call_next(request)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "backend": service.models.name, "model": service.models.status}
+
+    @app.post(_JOBS)
+    async def create(version: str, project: str, location: str, request: Request) -> JSONResponse:
+        if version not in API_VERSIONS:
+            raise not_found(f"API version {version} is not served; use v1 or v1beta1.")
+        try:
+            body = json.loads(await request.body() or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise bad_request(f"Invalid JSON payload received. {err}") from None
+        return await run_in_threadpool(_create, body, version, project, location, _int_enums(request))
+
+    def _create(body: Any, version: str, project: str, location: str, int_enums: bool) -> JSONResponse:
+        job = build_job(config, project, location, body, service.executor.bigquery, service.executor.gcs)
+        job = service.store.insert(job)
+        service.executor.submit(job.id)
+        log.info("created job %s (%s)", job.id, job.display_name)
+        return JSONResponse(job_json(job, int_enums=int_enums))
+
+    @app.get(_JOBS)
+    def list_jobs(version: str, project: str, location: str, request: Request) -> JSONResponse:
+        if version not in API_VERSIONS:
+            raise not_found(f"API version {version} is not served; use v1 or v1beta1.")
+        params = request.query_params
+        try:
+            matches = parse_filter(params.get("filter"))
+        except FilterError as err:
+            raise bad_request(f"Invalid filter: {err}") from None
+        size = _page_size(params.get("pageSize") or params.get("page_size"))
+        after = _page_token(params.get("pageToken") or params.get("page_token"))
+        jobs = [
+            job
+            for job in service.store.list(config.canonical_project(project), location)
+            if (after is None or job.seq < after) and matches(job)
+        ]
+        body: dict[str, Any] = {}
+        if jobs:
+            page = jobs[:size]
+            body["batchPredictionJobs"] = [job_json(job, int_enums=_int_enums(request)) for job in page]
+            if len(jobs) > size:
+                body["nextPageToken"] = base64.urlsafe_b64encode(str(page[-1].seq).encode()).decode()
+        return JSONResponse(body)
+
+    @app.get(_JOBS + "/{job_id}")
+    def get_job(version: str, project: str, location: str, job_id: str, request: Request) -> JSONResponse:
+        job = service.job(version, project, location, job_id)
+        return JSONResponse(job_json(job, int_enums=_int_enums(request)))
+
+    @app.post(_JOBS + "/{job_ref}")
+    def cancel_job(version: str, project: str, location: str, job_ref: str) -> JSONResponse:
+        job_id, _, verb = job_ref.partition(":")
+        if verb != "cancel":
+            raise not_found(
+                f"Unknown method {verb or job_ref!r} on a BatchPredictionJob; only :cancel exists."
+            )
+        job = service.job(version, project, location, job_id)
+        if job.terminal:
+            raise failed_precondition(
+                f"Cannot cancel BatchPredictionJob {job.name} because it is in state {job.state}."
+            )
+        stamp = now_us()
+        if job.state == PENDING and service.store.update(
+            job.id,
+            only_from=[PENDING],
+            state=CANCELLED,
+            cancel_requested=True,
+            end_us=stamp,
+            error=CANCELED_ERROR,
+        ):
+            return JSONResponse({})
+        service.store.update(job.id, only_from=[RUNNING, CANCELLING], state=CANCELLING, cancel_requested=True)
+        return JSONResponse({})
+
+    @app.delete(_JOBS + "/{job_id}")
+    def delete_job(version: str, project: str, location: str, job_id: str) -> JSONResponse:
+        job = service.job(version, project, location, job_id)
+        if not job.terminal:
+            raise failed_precondition(
+                f"The BatchPredictionJob {job.name} is in state {job.state} and cannot be deleted; "
+                "cancel it and wait until it is CANCELLED first."
+            )
+        service.store.delete(job.id)
+        snapshot.remove(config.state_dir, job.id)
+        operation_id = new_id()
+        operation = delete_operation_json(
+            f"projects/{job.project}/locations/{job.location}/operations/{operation_id}", now_us(), version
+        )
+        service.store.put_operation(operation_id, operation)
+        return JSONResponse(operation)
+
+    @app.get("/{prefix}/{path:path}/operations/{operation_id}")
+    def get_operation(prefix: str, path: str, operation_id: str) -> JSONResponse:
+        if prefix not in (*API_VERSIONS, "ui"):
+            raise not_found(f"The requested URL /{prefix}/{path} was not found on this server.")
+        operation = service.store.get_operation(operation_id)
+        if operation is None:
+            raise not_found(f"Operation {operation_id} does not exist.")
+        return JSONResponse(operation)
+
+    return app
+
+
+def _page_size(raw: str | None) -> int:
+    if not raw:
+        return DEFAULT_PAGE_SIZE
+    try:
+        size = int(raw)
+    except ValueError:
+        raise bad_request(f"pageSize must be an integer, not {raw!r}.") from None
+    if size < 0:
+        raise bad_request("pageSize must not be negative.")
+    return min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def _page_token(raw: str | None) -> int | None:
+    if not raw:
+        return None
+    try:
+        return int(base64.urlsafe_b64decode(raw.encode()).decode())
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise bad_request(f"Invalid pageToken {raw!r}.") from None

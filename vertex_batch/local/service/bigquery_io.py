@@ -1,0 +1,205 @@
+"""BigQuery input and output of batch jobs, through google-cloud-bigquery pointed at the configured endpoint.
+
+Output tables have the input columns in order, then ``response`` JSON, ``status`` STRING and
+``processed_time`` TIMESTAMP. Each chunk of output rows is one load job, so a chunk is either fully in the
+table or not at all; the row count of the table tells a restarted job where to resume.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from google.api_core.client_options import ClientOptions
+from google.api_core.exceptions import Conflict, NotFound
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery
+
+from vertex_batch.local.service.errors import DestinationError, InputError
+
+#: Column types BigQuery batch input refuses.
+UNSUPPORTED_TYPES = frozenset({"RECORD", "STRUCT", "RANGE", "DATETIME", "GEOGRAPHY"})
+#: Column names the output adds; an input column may not have them.
+RESERVED_COLUMNS = ("response", "status", "processed_time")
+OUTPUT_COLUMNS = (
+    bigquery.SchemaField("response", "JSON"),
+    bigquery.SchemaField("status", "STRING"),
+    bigquery.SchemaField("processed_time", "TIMESTAMP"),
+)
+_URI = re.compile(r"^bq://([A-Za-z0-9_.:\-]+?)(?:\.([A-Za-z0-9_]+))?(?:\.([A-Za-z0-9_$\-]+))?$")
+
+
+@dataclass(frozen=True)
+class TableUri:
+    """A parsed ``bq://project[.dataset[.table]]``."""
+
+    project: str
+    dataset: str | None = None
+    table: str | None = None
+
+    @property
+    def table_id(self) -> str:
+        return f"{self.project}.{self.dataset}.{self.table}"
+
+
+def parse_uri(uri: str) -> TableUri:
+    """Parse ``bq://p``, ``bq://p.ds`` or ``bq://p.ds.t``; raises ``ValueError`` if malformed."""
+    match = _URI.match(uri.strip())
+    if not match:
+        raise ValueError(f"{uri!r} is not a BigQuery URI like bq://project.dataset.table")
+    return TableUri(*match.groups())
+
+
+def name_stamp(created_us: int) -> str:
+    """A job's create time as it appears in generated table and dataset names."""
+    stamp = dt.datetime.fromtimestamp(created_us / 1_000_000, dt.UTC)
+    return stamp.strftime("%Y_%m_%dT%H_%M_%S_") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+def json_value(value: Any) -> Any:
+    """A value from ``list_rows`` as JSON that a load job reads back as the same BigQuery value."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value).replace("inf", "Infinity").replace("nan", "NaN")
+    return value
+
+
+def column_spec(field: bigquery.SchemaField) -> dict[str, str]:
+    return {"name": field.name, "type": field.field_type, "mode": field.mode or "NULLABLE"}
+
+
+class BigQueryIO:
+    """Reads input tables and writes output tables of batch jobs."""
+
+    def __init__(self, endpoint: str | None, project: str) -> None:
+        options = ClientOptions(api_endpoint=endpoint) if endpoint else None
+        credentials = AnonymousCredentials() if endpoint else None
+        self.client = bigquery.Client(project, credentials=credentials, client_options=options)
+
+    # -- input ---------------------------------------------------------------------------------
+    def count_rows(self, uri: str) -> int | None:
+        """Rows in the input table, or ``None`` when it cannot be read (the job will fail then)."""
+        table = parse_uri(uri)
+        if not table.table:
+            return None
+        try:
+            rows = self.client.query(f"SELECT COUNT(*) AS n FROM `{table.table_id}`").result()
+            return int(next(iter(rows))["n"])
+        except NotFound:
+            return None
+
+    def input_columns(self, uri: str) -> list[dict[str, str]]:
+        """The input table's columns, checked as Vertex AI checks them; raises ``InputError``."""
+        try:
+            table = parse_uri(uri)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+        if not table.table:
+            raise InputError(f"The input {uri} must name a table: bq://project.dataset.table.")
+        try:
+            schema = self.client.get_table(table.table_id).schema
+        except NotFound:
+            raise InputError(f"The input table {uri} was not found.") from None
+        names = {field.name: field for field in schema}
+        lowered = {field.name.lower() for field in schema}
+        if "request" not in names:
+            raise InputError(f"The input table {uri} has no column named request.")
+        if names["request"].field_type not in ("JSON", "STRING") or names["request"].mode == "REPEATED":
+            raise InputError(
+                f"The request column of {uri} is {names['request'].field_type}; it must be JSON or STRING."
+            )
+        for reserved in RESERVED_COLUMNS:
+            if reserved in lowered:
+                raise InputError(
+                    f"The input table {uri} has a column named {reserved}, which the output reserves; "
+                    "rename it."
+                )
+        for field in schema:
+            kind = "ARRAY" if field.mode == "REPEATED" else field.field_type
+            if kind == "ARRAY" or kind in UNSUPPORTED_TYPES:
+                raise InputError(
+                    f"Column {field.name} of {uri} has type {kind}; batch input columns may not be ARRAY, "
+                    "STRUCT, RANGE, DATETIME or GEOGRAPHY."
+                )
+        return [column_spec(field) for field in schema]
+
+    def read_rows(self, uri: str, columns: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
+        """Every row of the input table as JSON-ready dicts, in table order."""
+        names = [column["name"] for column in columns]
+        for row in self.client.list_rows(parse_uri(uri).table_id, page_size=10_000):
+            yield {name: json_value(row[name]) for name in names}
+
+    # -- output --------------------------------------------------------------------------------
+    def check_destination(self, uri: str) -> None:
+        """Refuse a destination table that exists, or whose dataset does not (a 400 at create)."""
+        table = parse_uri(uri)
+        if not table.table:
+            return
+        try:
+            self.client.get_dataset(f"{table.project}.{table.dataset}")
+        except NotFound:
+            raise DestinationError(
+                f"The output dataset bq://{table.project}.{table.dataset} does not exist."
+            ) from None
+        try:
+            self.client.get_table(table.table_id)
+        except NotFound:
+            return
+        raise DestinationError(f"The output table {uri} already exists; name a new table or a dataset.")
+
+    @staticmethod
+    def resolve_destination(uri: str, created_us: int, model_id: str) -> TableUri:
+        """The table a job writes: ``bq://p.ds.t`` as given, ``bq://p.ds`` → ``predictions_<time>``,
+        ``bq://p`` → ``prediction_<model>_<time>.predictions`` in a new dataset."""
+        table = parse_uri(uri)
+        stamp = name_stamp(created_us)
+        if table.table:
+            return table
+        if table.dataset:
+            return TableUri(table.project, table.dataset, f"predictions_{stamp}")
+        model = re.sub(r"[^A-Za-z0-9_]", "_", model_id)
+        return TableUri(table.project, f"prediction_{model}_{stamp}", "predictions")
+
+    def create_output(self, table: TableUri, columns: list[dict[str, str]]) -> bool:
+        """Create the output table (and its dataset when missing); ``False`` if the table already exists."""
+        self.client.create_dataset(f"{table.project}.{table.dataset}", exists_ok=True)
+        try:
+            self.client.create_table(bigquery.Table(table.table_id, schema=self.output_schema(columns)))
+        except Conflict:
+            return False
+        return True
+
+    @staticmethod
+    def output_schema(columns: list[dict[str, str]]) -> list[bigquery.SchemaField]:
+        fields = [bigquery.SchemaField(column["name"], column["type"]) for column in columns]
+        return [*fields, *OUTPUT_COLUMNS]
+
+    def output_counts(self, table: TableUri) -> tuple[int, int]:
+        """``(rows, successful rows)`` already in an output table."""
+        rows = self.client.query(
+            f"SELECT COUNT(*) AS n, COUNTIF(status = '') AS ok FROM `{table.table_id}`"
+        ).result()
+        row = next(iter(rows))
+        return int(row["n"] or 0), int(row["ok"] or 0)
+
+    def append(self, table: TableUri, columns: list[dict[str, str]], rows: list[dict[str, Any]]) -> None:
+        """Append rows in one load job (all or nothing)."""
+        config = bigquery.LoadJobConfig(
+            schema=self.output_schema(columns),
+            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+            source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+        )
+        self.client.load_table_from_json(rows, table.table_id, job_config=config).result()

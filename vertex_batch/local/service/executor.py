@@ -1,0 +1,385 @@
+"""Runs batch jobs on a pool of worker threads (``--workers`` jobs at once).
+
+A job goes PENDING → RUNNING → a terminal state. When it starts, its input is copied to a snapshot; its
+rows then go through the model backend in batches of ``model_batch_size`` and are written in order, in
+chunks, each chunk one atomic write. A restarted service resumes a RUNNING job after the rows already in
+its output, so every input row appears in the output exactly once.
+
+Terminal states:
+- SUCCEEDED: every row was answered (``status`` ``""``).
+- PARTIALLY_SUCCEEDED: at least one row failed (its ``status`` holds the error), including the case where
+  every row failed; the output is complete and readable either way. One bad row never fails a job.
+- FAILED: the input could not be imported (``error.code`` 3, ``Failed to import data. …``), the output
+  destination could not be used (code 9) or the service itself failed (code 13); no rows were answered.
+- CANCELLED: cancelled by the user (``error`` ``{"code": 1, "message": "CANCELED"}``); rows completed
+  before the cancel are kept in the output.
+- EXPIRED: queued longer than ``queue_timeout_s`` or running longer than ``run_timeout_s`` (code 4);
+  completed rows are kept.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from vertex_batch.local import gemini
+from vertex_batch.local.backends import BackendRowError, Generation, ModelBackend, generate_each
+from vertex_batch.local.service import snapshot
+from vertex_batch.local.service.bigquery_io import BigQueryIO
+from vertex_batch.local.service.config import ServiceConfig
+from vertex_batch.local.service.errors import DestinationError, InputError
+from vertex_batch.local.service.faults import Faults
+from vertex_batch.local.service.gcs_io import GcsIO
+from vertex_batch.local.service.model_host import BackendUnavailable, ModelHost
+from vertex_batch.local.service.outputs import Output, plan_output
+from vertex_batch.local.service.store import (
+    CANCELLED,
+    CANCELLING,
+    EXPIRED,
+    FAILED,
+    PARTIALLY_SUCCEEDED,
+    PENDING,
+    RUNNING,
+    SUCCEEDED,
+    JobRecord,
+    JobStore,
+    now_us,
+)
+
+log = logging.getLogger(__name__)
+
+CANCELED_ERROR = {"code": 1, "message": "CANCELED"}
+WRITE_ATTEMPTS = 5
+#: Rows written at once at most (unless the output needs bigger chunks to stay linear).
+MAX_CHUNK_ROWS = 5000
+
+
+class _Stopped(Exception):
+    """The service is shutting down; the job stays RUNNING and resumes after a restart."""
+
+
+class Executor:
+    """The worker pool and the per-job loop."""
+
+    def __init__(self, config: ServiceConfig, store: JobStore, models: ModelHost, faults: Faults) -> None:
+        self.config = config
+        self.store = store
+        self.models = models
+        self.faults = faults
+        self.stop_event = threading.Event()
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._active: set[str] = set()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._bigquery: BigQueryIO | None = None
+        self._gcs: GcsIO | None = None
+
+    # -- clients -------------------------------------------------------------------------------
+    def bigquery(self) -> BigQueryIO:
+        with self._lock:
+            if self._bigquery is None:
+                self._bigquery = BigQueryIO(self.config.bigquery_endpoint, self.config.project)
+            return self._bigquery
+
+    def gcs(self) -> GcsIO:
+        with self._lock:
+            if self._gcs is None:
+                self._gcs = GcsIO(self.config.gcs_endpoint, self.config.project)
+            return self._gcs
+
+    # -- pool ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the workers and the expiry sweeper; pick up jobs left unfinished by a previous run."""
+        for number in range(max(1, self.config.workers)):
+            thread = threading.Thread(target=self._work, name=f"job-worker-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        sweeper = threading.Thread(target=self._sweep, name="job-sweeper", daemon=True)
+        sweeper.start()
+        self._threads.append(sweeper)
+        for job in self.store.in_states([RUNNING, CANCELLING]) + self.store.in_states([PENDING]):
+            self.submit(job.id)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask workers to stop after their current batch (flushing completed rows) and wait for them."""
+        self.stop_event.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def submit(self, job_id: str) -> None:
+        """Queue a job (once) for the next free worker."""
+        with self._lock:
+            if job_id in self._active:
+                return
+            self._active.add(job_id)
+        self._queue.put(job_id)
+
+    def _work(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                job_id = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self.run_job(job_id)
+            except Exception:
+                log.exception("job %s crashed its worker", job_id)
+            finally:
+                with self._lock:
+                    self._active.discard(job_id)
+
+    def _sweep(self) -> None:
+        while not self.stop_event.wait(0.5):
+            try:
+                self.expire_queued()
+            except Exception:
+                log.exception("expiry sweep failed")
+
+    def expire_queued(self) -> None:
+        """Expire PENDING jobs that have waited longer than ``queue_timeout_s``."""
+        limit_us = int(self.config.queue_timeout_s * 1_000_000)
+        for job in self.store.in_states([PENDING]):
+            if now_us() - job.create_us > limit_us:
+                stamp = now_us()
+                self.store.update(
+                    job.id,
+                    only_from=[PENDING],
+                    state=EXPIRED,
+                    end_us=stamp,
+                    error={
+                        "code": 4,
+                        "message": f"The job waited in the queue for more than "
+                        f"{self.config.queue_timeout_s:g} s and expired before it started.",
+                    },
+                )
+
+    # -- one job -------------------------------------------------------------------------------
+    def run_job(self, job_id: str) -> None:
+        """Run (or resume) one job to a terminal state, unless the service stops first."""
+        job = self.store.get(job_id)
+        if job is None or job.terminal:
+            return
+        if job.state == PENDING:
+            if now_us() - job.create_us > self.config.queue_timeout_s * 1_000_000:
+                self.expire_queued()
+                return
+            started = self.store.update(job_id, only_from=[PENDING], state=RUNNING, start_us=now_us())
+            if started is None:
+                return
+            job = started
+        if job.cancel_requested and not job.output_created:
+            self._finish(job_id, CANCELLED, error=CANCELED_ERROR)
+            return
+        try:
+            self._execute(job)
+        except _Stopped:
+            log.info("job %s paused for shutdown; it resumes after a restart", job_id)
+        except InputError as err:
+            self._finish(job_id, FAILED, error={"code": 3, "message": f"Failed to import data. {err}"})
+        except DestinationError as err:
+            self._finish(job_id, FAILED, error={"code": 9, "message": str(err)})
+        except BackendUnavailable as err:
+            self._finish(job_id, FAILED, error={"code": 13, "message": str(err)})
+        except Exception as err:
+            log.exception("job %s failed", job_id)
+            self._finish(job_id, FAILED, error={"code": 13, "message": f"Internal error: {err}"})
+
+    def _finish(self, job_id: str, state: str, **changes: Any) -> None:
+        self.store.update(job_id, only_from=[RUNNING, CANCELLING], state=state, end_us=now_us(), **changes)
+
+    def _execute(self, job: JobRecord) -> None:
+        backend = self.models.get(self.stop_event)
+        if backend is None:
+            raise _Stopped
+        snap = snapshot.load(self.config.state_dir, job.id) or self._take_snapshot(job)
+        if snap.count > self.config.max_requests_per_job:
+            raise InputError(
+                f"The input has {snap.count} requests, more than the limit of "
+                f"{self.config.max_requests_per_job} requests per job."
+            )
+        output = plan_output(job, snap.columns or [], self.bigquery, self.gcs)
+        first_time = not job.output_created
+        self.store.update(job.id, input_count=snap.count, output_created=True, output_info=output.info)
+        done, ok = output.open(first_time)
+        current = self.store.update(job.id, successful=ok, failed=done - ok)
+        self._process(current or job, snap, output, backend, done, ok)
+
+    def _take_snapshot(self, job: JobRecord) -> snapshot.Snapshot:
+        input_config = job.spec.get("inputConfig", {})
+        if "bigquerySource" in input_config:
+            uri = input_config["bigquerySource"]["inputUri"]
+            io = self.bigquery()
+            columns = io.input_columns(uri)
+            return snapshot.write(self.config.state_dir, job.id, io.read_rows(uri, columns), columns)
+        rows = list(self.gcs().read_rows(input_config["gcsSource"]["uris"]))
+        if rows and not any("request" in row for row in rows):
+            raise InputError(
+                'None of the input lines has a request field: each line must be {"request": {...}}.'
+            )
+        return snapshot.write(self.config.state_dir, job.id, rows, GcsIO.infer_columns(rows))
+
+    def _interruption(self, job: JobRecord) -> str | None:
+        """``"stop"``, ``"cancel"``, ``"expire"`` or ``None`` (go on)."""
+        if self.stop_event.is_set():
+            return "stop"
+        current = self.store.get(job.id)
+        if current is None or current.cancel_requested or current.state == CANCELLING:
+            return "cancel"
+        if job.start_us and now_us() - job.start_us > self.config.run_timeout_s * 1_000_000:
+            return "expire"
+        return None
+
+    def _process(
+        self,
+        job: JobRecord,
+        snap: snapshot.Snapshot,
+        output: Output,
+        backend: ModelBackend,
+        done: int,
+        ok: int,
+    ) -> None:
+        pending: list[dict[str, Any]] = []
+        pending_ok = 0
+        last_write, write_cost = time.monotonic(), 0.0
+        reason: str | None = None
+        for batch in _batched(snap.rows(start=done), max(1, self.config.model_batch_size)):
+            reason = self._interruption(job)
+            if reason:
+                break
+            rows, batch_ok = self._predict(job, batch, output, backend)
+            pending.extend(rows)
+            pending_ok += batch_ok
+            if self._should_write(
+                len(pending),
+                output.min_chunk(done, self.config.chunk_rows),
+                time.monotonic() - last_write,
+                write_cost,
+            ):
+                started = time.monotonic()
+                done, ok = self._write(job, output, pending, pending_ok, done, ok)
+                pending, pending_ok = [], 0
+                last_write = time.monotonic()
+                write_cost = last_write - started
+        if pending:
+            done, ok = self._write(job, output, pending, pending_ok, done, ok)
+        failed = done - ok
+        if reason == "stop":
+            raise _Stopped
+        if reason == "cancel":
+            self._finish(job.id, CANCELLED, error=CANCELED_ERROR, successful=ok, failed=failed)
+        elif reason == "expire":
+            self._finish(
+                job.id,
+                EXPIRED,
+                successful=ok,
+                failed=failed,
+                incomplete=max(snap.count - done, 0),
+                error={
+                    "code": 4,
+                    "message": f"The job ran for more than {self.config.run_timeout_s:g} s and expired; "
+                    f"{done} of {snap.count} rows were completed and kept.",
+                },
+            )
+        else:
+            state = SUCCEEDED if failed == 0 else PARTIALLY_SUCCEEDED
+            self._finish(job.id, state, successful=ok, failed=failed, incomplete=0)
+
+    def _should_write(self, pending: int, min_chunk: int, since_write: float, write_cost: float) -> bool:
+        """Write a chunk when it is big enough and writing would not dominate the run (a fast backend
+        gets bigger chunks), or when rows have waited ``chunk_seconds`` (or ten writes' time)."""
+        if pending >= max(min_chunk, MAX_CHUNK_ROWS):
+            return True
+        if pending >= min_chunk and since_write >= write_cost:
+            return True
+        return pending > 0 and since_write >= max(self.config.chunk_seconds, 10 * write_cost)
+
+    def _write(
+        self, job: JobRecord, output: Output, rows: list[dict[str, Any]], rows_ok: int, done: int, ok: int
+    ) -> tuple[int, int]:
+        """Append one chunk (retrying transient failures without duplicating it); update the counts."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                output.append(rows)
+                break
+            except Exception:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                log.warning(
+                    "writing %d rows of job %s failed (attempt %d)", len(rows), job.id, attempt, exc_info=True
+                )
+                time.sleep(0.5 * 2**attempt)
+                written, _ = output.open(False)
+                if written >= done + len(rows):
+                    break
+        done, ok = done + len(rows), ok + rows_ok
+        self.store.update(job.id, successful=ok, failed=done - ok)
+        return done, ok
+
+    def _read_text(self, uri: str) -> str:
+        return self.gcs().read_text(uri)
+
+    def _predict(
+        self,
+        job: JobRecord,
+        batch: list[tuple[int, dict[str, Any]]],
+        output: Output,
+        backend: ModelBackend,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Output rows for one model batch and how many of them succeeded."""
+        statuses: dict[int, str] = {}
+        responses: dict[int, dict[str, Any]] = {}
+        prompts, positions = [], []
+        for position, (index, source) in enumerate(batch):
+            fault = self.faults.row_error(job.id, index)
+            if fault:
+                statuses[position] = fault
+                continue
+            try:
+                prompts.append(
+                    gemini.to_prompt(
+                        source.get("request"),
+                        default_max_tokens=self.config.default_max_output_tokens,
+                        read_text_file=self._read_text,
+                    )
+                )
+                positions.append(position)
+            except gemini.RowError as err:
+                statuses[position] = err.row_status
+        if self.faults.row_delay_s > 0:
+            self.stop_event.wait(self.faults.row_delay_s * len(batch))
+        if prompts:
+            results: list[Generation | BaseException]
+            try:
+                results = list(generate_each(backend, prompts))
+            except Exception as err:
+                log.exception("the model backend failed on a batch of job %s", job.id)
+                results = [err] * len(prompts)
+            for position, result in zip(positions, results, strict=True):
+                if isinstance(result, Generation):
+                    responses[position] = gemini.to_response(result, backend.model_version)
+                elif isinstance(result, BackendRowError):
+                    statuses[position] = gemini.row_status(400, result.message, "INVALID_ARGUMENT")
+                else:
+                    statuses[position] = gemini.row_status(
+                        500, f"Internal error encountered: the local model failed: {result}", "INTERNAL"
+                    )
+        at = datetime.now(UTC)
+        rows = [
+            output.row(source, responses.get(position, {}), statuses.get(position, ""), at)
+            for position, (_, source) in enumerate(batch)
+        ]
+        return rows, len(responses)
+
+
+def _batched(
+    rows: Iterator[tuple[int, dict[str, Any]]], size: int
+) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    while batch := list(itertools.islice(rows, size)):
+        yield batch

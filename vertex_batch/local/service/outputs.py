@@ -1,0 +1,121 @@
+"""Where a job's output rows go: a BigQuery table or a JSONL object, behind one small interface."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from vertex_batch.local.service import bigquery_io, gcs_io
+from vertex_batch.local.service.bigquery_io import BigQueryIO, TableUri
+from vertex_batch.local.service.errors import DestinationError
+from vertex_batch.local.service.gcs_io import GcsIO, GcsPath
+from vertex_batch.local.service.resources import rfc3339
+from vertex_batch.local.service.store import JobRecord
+
+
+class Output(Protocol):
+    """The output of one job."""
+
+    info: dict[str, str]
+
+    def open(self, first_time: bool) -> tuple[int, int]:
+        """Create the destination if needed; ``(rows already written, of which successful)``."""
+        ...
+
+    def row(
+        self, source: dict[str, Any], response: dict[str, Any], status: str, at: datetime
+    ) -> dict[str, Any]:
+        """The output row for one input row."""
+        ...
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        """Write rows in one atomic step."""
+        ...
+
+    def min_chunk(self, done: int, chunk_rows: int) -> int:
+        """Fewest pending rows worth one write once ``done`` rows are written."""
+        ...
+
+
+class BigQueryOutput:
+    """Output rows appended to a table by load jobs."""
+
+    def __init__(self, io: BigQueryIO, table: TableUri, columns: list[dict[str, str]]) -> None:
+        self.io = io
+        self.table = table
+        self.columns = columns
+        self.info = {
+            "bigqueryOutputDataset": f"bq://{table.project}.{table.dataset}",
+            "bigqueryOutputTable": str(table.table),
+        }
+
+    def open(self, first_time: bool) -> tuple[int, int]:
+        created = self.io.create_output(self.table, self.columns)
+        if first_time and not created:
+            raise DestinationError(f"The output table bq://{self.table.table_id} already exists.")
+        return (0, 0) if created else self.io.output_counts(self.table)
+
+    def row(
+        self, source: dict[str, Any], response: dict[str, Any], status: str, at: datetime
+    ) -> dict[str, Any]:
+        values = {column["name"]: source.get(column["name"]) for column in self.columns}
+        return {**values, "response": response, "status": status, "processed_time": at.isoformat()}
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        self.io.append(self.table, self.columns, rows)
+
+    def min_chunk(self, done: int, chunk_rows: int) -> int:
+        return chunk_rows
+
+
+class GcsOutput:
+    """Output rows in ``predictions.jsonl``, grown by composing chunks onto it."""
+
+    def __init__(self, io: GcsIO, directory: GcsPath) -> None:
+        self.io = io
+        self.directory = directory
+        self.info = {"gcsOutputDirectory": directory.uri}
+        self.chunks = 0
+
+    def open(self, first_time: bool) -> tuple[int, int]:
+        if not self.io.bucket_exists(self.directory.bucket):
+            raise DestinationError(f"The output bucket gs://{self.directory.bucket} does not exist.")
+        return self.io.output_counts(self.directory)
+
+    def row(
+        self, source: dict[str, Any], response: dict[str, Any], status: str, at: datetime
+    ) -> dict[str, Any]:
+        stamp = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+00:00"
+        echoed = {key: value for key, value in source.items() if key not in gcs_io.OUTPUT_KEYS}
+        return {
+            "request": source.get("request"),
+            "response": response,
+            "status": status,
+            "processed_time": stamp,
+            **echoed,
+        }
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        self.chunks += 1
+        self.io.append(self.directory, rows, self.chunks)
+
+    def min_chunk(self, done: int, chunk_rows: int) -> int:
+        # Each compose rewrites the whole object: growing chunks keep the total work linear.
+        return max(chunk_rows, done // 4)
+
+
+def plan_output(
+    job: JobRecord,
+    columns: list[dict[str, str]],
+    bigquery: Callable[[], BigQueryIO],
+    gcs: Callable[[], GcsIO],
+) -> Output:
+    """The output of ``job`` (the same destination every time it is planned)."""
+    output_config = job.spec.get("outputConfig", {})
+    if "bigqueryDestination" in output_config:
+        uri = output_config["bigqueryDestination"]["outputUri"]
+        table = bigquery_io.BigQueryIO.resolve_destination(uri, job.create_us, job.model_id)
+        return BigQueryOutput(bigquery(), table, columns)
+    prefix = output_config["gcsDestination"]["outputUriPrefix"]
+    return GcsOutput(gcs(), gcs_io.output_directory(prefix, rfc3339(job.create_us)))
