@@ -192,7 +192,21 @@ class DbtProject:
             raise DbtError(f"dbt {command} failed: {_failures(result)}")
         return target_path
 
+    def ensure_packages(self) -> None:
+        """Install the project's dbt packages when it declares some and none are installed yet."""
+        declared = any((self.project_dir / name).exists() for name in ("packages.yml", "dependencies.yml"))
+        if declared and not (self.project_dir / "dbt_packages").exists():
+            from dbt.cli.main import dbtRunner
+
+            argv = ["deps", "--project-dir", str(self.project_dir)]
+            if self.profiles_dir:
+                argv += ["--profiles-dir", str(self.profiles_dir)]
+            result = dbtRunner().invoke(argv)
+            if not result.success:
+                raise DbtError(f"dbt deps failed: {_failures(result)}")
+
     def parse(self) -> Manifest:
+        self.ensure_packages()
         return Manifest.load(self.invoke("parse") / "manifest.json")
 
     def select(self, selectors: Sequence[str], excludes: Sequence[str] = ()) -> set[str]:

@@ -1,0 +1,16 @@
+{#- A multimodal request model: a question about a file on Cloud Storage (fileData part). -#}
+{{ config(meta={'vertex_batch': {'key': ['doc_id']}}) }}
+
+with requests as (
+    select
+        doc_id,
+        file_uri,
+        {{ vertex_batch.gemini_request(
+            parts=['question', vertex_batch.file_part('file_uri', 'mime_type')],
+            generation_config={'temperature': 0, 'max_output_tokens': 32}
+        ) }} as request
+    from {{ ref('data_documents') }}
+)
+
+select *, {{ vertex_batch.request_fingerprint('request') }} as request_fingerprint
+from requests

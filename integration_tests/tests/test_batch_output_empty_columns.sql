@@ -1,0 +1,27 @@
+{#- batch_output without a landing table has the request relation's columns and the landing columns, typed. -#}
+with expected as (
+    select * from unnest([
+        struct('id' as column_name, 'INT64' as data_type),
+        ('prompt', 'STRING'),
+        ('image_uri', 'STRING'),
+        ('image_mime', 'STRING'),
+        ('response', 'JSON'),
+        ('status', 'STRING'),
+        ('processed_time', 'TIMESTAMP'),
+        ('batch_job_name', 'STRING'),
+        ('batch_attempt', 'INT64'),
+        ('landed_at', 'TIMESTAMP')
+    ])
+),
+
+actual as (
+    select column_name, data_type
+    {%- set relation = ref('test_batch_output_empty') %}
+    from `{{ relation.database }}`.`{{ relation.schema }}`.INFORMATION_SCHEMA.COLUMNS
+    where table_name = '{{ relation.identifier }}'
+)
+
+select expected.column_name, expected.data_type, actual.data_type as actual_data_type
+from expected
+full outer join actual on expected.column_name = actual.column_name
+where expected.data_type is distinct from actual.data_type
