@@ -2,7 +2,11 @@
     `scale_variant_every`-th prompt (to measure incremental re-runs). -#}
 {{ config(
     materialized='table',
-    meta={'vertex_batch': {'key': ['request_id'], 'max_rows_per_job': var('scale_rows_per_job')}}
+    meta={'vertex_batch': {
+        'key': ['request_id'],
+        'max_rows_per_job': var('scale_rows_per_job'),
+        'max_attempts': var('scale_max_attempts')
+    }}
 ) }}
 
 with ids as (

@@ -1,0 +1,137 @@
+"""The runner under failure: retryable row errors, a SIGKILLed runner, Ctrl-C, and more rows than one job takes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.helpers import REPO, Env, copy_project, running_stack, subprocess_env, use_env
+from vertex_batch.dbt_graph import DbtProject
+from vertex_batch.job_client import JobClient, JobSnapshot
+from vertex_batch.progress import Progress
+from vertex_batch.runner import LABEL_MODEL, LABEL_TABLE, BuildOptions, BuildReport, Runner, table_label
+
+SCALE_PROJECT = REPO / "tests" / "e2e" / "scale_project"
+DEMO_ROWS = 300
+
+
+def run_build(project: Path, vars_yaml: str | None = None, **options: object) -> BuildReport:
+    dbt = DbtProject(project_dir=project, profiles_dir=REPO / "profiles", quiet=True, vars=vars_yaml)
+    build_options = BuildOptions(poll_seconds=0.5, retry_backoff_seconds=0.2, **options)  # type: ignore[arg-type]
+    return Runner(dbt, build_options, Progress(enabled=False)).build()
+
+
+def demo_jobs(env: Env) -> list[JobSnapshot]:
+    """Jobs of this test's demo request table, newest first."""
+    labels = {LABEL_MODEL: "demo_review_requests", LABEL_TABLE: table_label(env.table("demo_review_requests"))}
+    return JobClient(env.connections).find(labels)
+
+
+def start_runner(project: Path, env: Env) -> subprocess.Popen:
+    command = [sys.executable, "-m", "vertex_batch.cli", "build", "--project-dir", str(project),
+               "--profiles-dir", str(project / "profiles"), "--poll-seconds", "0.5"]
+    return subprocess.Popen(command, env=subprocess_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_running(env: Env, at_least: int, timeout: float = 120.0) -> JobSnapshot:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = demo_jobs(env)
+        if jobs and jobs[0].state == "RUNNING" and jobs[0].successful + jobs[0].failed >= at_least:
+            return jobs[0]
+        time.sleep(0.3)
+    raise AssertionError(f"no running job with {at_least} rows done within {timeout} s: {demo_jobs(env)}")
+
+
+@pytest.fixture(scope="module")
+def slow_stack(tmp_path_factory):
+    """Rows take 50 ms each, so a 300-row job runs long enough to be interrupted."""
+    with running_stack(tmp_path_factory.mktemp("slow"), "fake-fast-test", "--fault-row-delay-s", "0.05",
+                       "--chunk-rows", "16", "--chunk-seconds", "0.5") as stack:
+        yield stack
+
+
+def test_sigkilled_runner_reattaches_to_its_job(slow_stack, tmp_path, monkeypatch) -> None:
+    project = copy_project(tmp_path / "kill")
+    env = use_env(monkeypatch, slow_stack, "e2e_sigkill")
+    runner = start_runner(project, env)
+    try:
+        job = wait_running(env, at_least=16)
+    finally:
+        runner.kill()
+        runner.wait()
+    assert runner.returncode == -signal.SIGKILL
+
+    report = run_build(project)
+    assert [entry["name"] for entry in report.jobs] == [job.name], "the rerun attached instead of submitting"
+    assert [j.name for j in demo_jobs(env)] == [job.name], "no second job was created"
+    landing = env.warehouse.run(
+        f"SELECT COUNT(*) AS n, COUNT(DISTINCT review_id) AS keys "
+        f"FROM `{env.table('demo_review_requests__batch_output')}`"
+    )[0]
+    assert (landing["n"], landing["keys"]) == (DEMO_ROWS, DEMO_ROWS), "every row exactly once"
+    results = env.warehouse.run(f"SELECT COUNTIF(is_success) AS ok FROM `{env.table('demo_review_results')}`")[0]
+    assert results["ok"] == DEMO_ROWS - 1
+
+
+def test_ctrl_c_cancels_and_keeps_completed_rows(slow_stack, tmp_path, monkeypatch) -> None:
+    project = copy_project(tmp_path / "interrupt")
+    env = use_env(monkeypatch, slow_stack, "e2e_ctrl_c")
+    runner = start_runner(project, env)
+    try:
+        wait_running(env, at_least=32)
+        runner.send_signal(signal.SIGINT)
+        _, err = runner.communicate(timeout=120)
+    finally:
+        runner.kill()
+    assert runner.returncode == 130, err.decode()
+    assert "cancelling 1 job(s)" in err.decode()
+    (job,) = demo_jobs(env)
+    assert job.state == "CANCELLED"
+    landed = env.warehouse.count(env.table("demo_review_requests__batch_output"))
+    assert 32 <= landed < DEMO_ROWS, "the rows completed before the cancel are kept, the rest are not"
+    ledger = env.warehouse.run(f"SELECT state, landed FROM `{env.table('vertex_batch_jobs')}`")
+    assert [(row["state"], row["landed"]) for row in ledger] == [("CANCELLED", True)]
+
+    # The next run submits only what the cancelled job did not answer.
+    report = run_build(project)
+    assert report.models[0].submitted_rows == DEMO_ROWS - landed
+
+
+def test_retryable_row_failures_end_answered(tmp_path, monkeypatch) -> None:
+    faults = ("--fault-row-error-rate", "0.25", "--fault-api-error-rate", "0.1", "--fault-seed", "11")
+    with running_stack(tmp_path / "stack", "fake-fast-test", *faults) as stack:
+        env = use_env(monkeypatch, stack, "e2e_retries")
+        report = run_build(SCALE_PROJECT, "{scale_rows: 400, scale_max_attempts: 8}")
+        landing = env.warehouse.run(
+            f"SELECT COUNTIF(status != '') AS failures, MAX(batch_attempt) AS attempts "
+            f"FROM `{env.table('scale_requests__batch_output')}`"
+        )[0]
+        results = env.warehouse.run(
+            f"SELECT COUNT(*) AS n, COUNTIF(is_success) AS ok FROM `{env.table('scale_results')}`"
+        )[0]
+    assert landing["failures"] > 0, "faults were injected"
+    assert landing["attempts"] > 1, "failed rows were resubmitted"
+    assert (results["n"], results["ok"]) == (400, 400)
+    assert report.exit_code == 0
+    assert {job["state"] for job in report.jobs} <= {"SUCCEEDED", "PARTIALLY_SUCCEEDED"}
+
+
+@pytest.mark.slow
+def test_more_rows_than_one_job_takes_run_as_several_jobs(fake_stack, monkeypatch) -> None:
+    env = use_env(monkeypatch, fake_stack, "e2e_scale")
+    report = run_build(SCALE_PROJECT, "{scale_rows: 450000, scale_rows_per_job: 150000}", max_concurrent_jobs=3)
+    assert sorted(job["rows"] for job in report.jobs) == [150000, 150000, 150000]
+    assert all(job["state"] == "SUCCEEDED" for job in report.jobs)
+    landing = env.warehouse.run(
+        f"SELECT COUNT(*) AS n, COUNT(DISTINCT request_id) AS keys FROM `{env.table('scale_requests__batch_output')}`"
+    )[0]
+    assert (landing["n"], landing["keys"]) == (450000, 450000)
+    results = env.warehouse.run(f"SELECT COUNT(*) AS n, COUNTIF(is_success) AS ok FROM `{env.table('scale_results')}`")[0]
+    assert (results["n"], results["ok"]) == (450000, 450000)
+    assert report.exit_code == 0
