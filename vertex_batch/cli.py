@@ -15,21 +15,39 @@ DEMO_RESULTS_MODEL = "demo_review_results"
 
 
 def _add_dbt_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--project-dir", type=Path, default=Path.cwd(), help="dbt project folder (default: .)")
-    parser.add_argument("--profiles-dir", type=Path, default=None,
-                        help="folder of profiles.yml (default: dbt's own lookup: ., then ~/.dbt)")
+    parser.add_argument(
+        "--project-dir", type=Path, default=Path.cwd(), help="dbt project folder (default: .)"
+    )
+    parser.add_argument(
+        "--profiles-dir",
+        type=Path,
+        default=None,
+        help="folder of profiles.yml (default: dbt's own lookup: ., then ~/.dbt)",
+    )
     parser.add_argument("--target", default=None, help="dbt target of the profile")
     parser.add_argument("--vars", default=None, help="dbt vars (YAML), passed to every dbt invocation")
-    parser.add_argument("--location", default=None, help="Vertex AI region (default: $VERTEX_BATCH_LOCATION or us-central1)")
+    parser.add_argument(
+        "--location", default=None, help="Vertex AI region (default: $VERTEX_BATCH_LOCATION or us-central1)"
+    )
 
 
 def _add_local_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state-dir", type=Path, default=Path(".state/local"),
-                        help="where the local stack keeps its data (default: .state/local)")
-    parser.add_argument("--backend", default="smollm2", help="local model backend: smollm2 | fake-fast-test | openai")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".state/local"),
+        help="where the local stack keeps its data (default: .state/local)",
+    )
+    parser.add_argument(
+        "--backend", default="smollm2", help="local model backend: smollm2 | fake-fast-test | openai"
+    )
     parser.add_argument("--workers", type=int, default=2, help="jobs the local service runs at once")
-    parser.add_argument("--base-port", type=int, default=9050,
-                        help="first of four ports: BigQuery, its gRPC, GCS, batch service (default 9050-9053)")
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        default=9050,
+        help="first of four ports: BigQuery, its gRPC, GCS, batch service (default 9050-9053)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,25 +58,52 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    build = commands.add_parser("build", help="build request models, run their batch jobs, build downstream models")
+    build = commands.add_parser(
+        "build", help="build request models, run their batch jobs, build downstream models"
+    )
     _add_dbt_arguments(build)
-    build.add_argument("-s", "--select", nargs="+", default=[], help="dbt selectors (default: the whole project)")
+    build.add_argument(
+        "-s", "--select", nargs="+", default=[], help="dbt selectors (default: the whole project)"
+    )
     build.add_argument("--exclude", nargs="+", default=[], help="dbt selectors to leave out")
-    build.add_argument("--dry-run", action="store_true", help="print rows, tokens and cost per request model; submit nothing")
-    build.add_argument("--max-cost", type=float, default=None, help="refuse to submit when the estimate is above this (USD)")
-    build.add_argument("--full-refresh-predictions", action="store_true",
-                       help="submit every row again, even those already answered (pays again)")
-    build.add_argument("--detach", action="store_true", help="on Ctrl-C leave the jobs running instead of cancelling")
-    build.add_argument("--max-concurrent-jobs", type=int, default=4, help="jobs in flight at once (default 4)")
-    build.add_argument("--poll-seconds", type=float, default=None, help="seconds between job polls (10 local, 30 cloud)")
-    build.add_argument("--retry-backoff", type=float, default=None,
-                       help="seconds before the first retry of retryable rows, doubled each attempt (2 local, 60 cloud)")
-    build.add_argument("--keep-tables", action="store_true", help="keep the staged input and raw job output tables")
+    build.add_argument(
+        "--dry-run", action="store_true", help="print rows, tokens and cost per request model; submit nothing"
+    )
+    build.add_argument(
+        "--max-cost", type=float, default=None, help="refuse to submit when the estimate is above this (USD)"
+    )
+    build.add_argument(
+        "--full-refresh-predictions",
+        action="store_true",
+        help="submit every row again, even those already answered (pays again)",
+    )
+    build.add_argument(
+        "--detach", action="store_true", help="on Ctrl-C leave the jobs running instead of cancelling"
+    )
+    build.add_argument(
+        "--max-concurrent-jobs", type=int, default=4, help="jobs in flight at once (default 4)"
+    )
+    build.add_argument(
+        "--poll-seconds", type=float, default=None, help="seconds between job polls (10 local, 30 cloud)"
+    )
+    build.add_argument(
+        "--retry-backoff",
+        type=float,
+        default=None,
+        help="seconds before the first retry of retryable rows, doubled each attempt (2 local, 60 cloud)",
+    )
+    build.add_argument(
+        "--keep-tables", action="store_true", help="keep the staged input and raw job output tables"
+    )
     build.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
-    build.add_argument("--local", action="store_true", help="start (or reuse) the local stack and run against it")
+    build.add_argument(
+        "--local", action="store_true", help="start (or reuse) the local stack and run against it"
+    )
     _add_local_arguments(build)
 
-    demo = commands.add_parser("demo", help="run the demo project end to end on the local stack and print results")
+    demo = commands.add_parser(
+        "demo", help="run the demo project end to end on the local stack and print results"
+    )
     _add_local_arguments(demo)
     demo.add_argument("--keep-running", action="store_true", help="leave the local stack running afterwards")
     demo.add_argument("--rows", type=int, default=12, help="flattened rows to print")
@@ -82,9 +127,17 @@ def _stack(args: argparse.Namespace):
     from vertex_batch.local.stack import LocalStack, StackConfig
 
     base = args.base_port
-    return LocalStack(StackConfig(state_dir=args.state_dir, backend=args.backend, workers=args.workers,
-                                  bigquery_port=base, bigquery_grpc_port=base + 1, gcs_port=base + 2,
-                                  vertex_port=base + 3))
+    return LocalStack(
+        StackConfig(
+            state_dir=args.state_dir,
+            backend=args.backend,
+            workers=args.workers,
+            bigquery_port=base,
+            bigquery_grpc_port=base + 1,
+            gcs_port=base + 2,
+            vertex_port=base + 3,
+        )
+    )
 
 
 def _use_local_stack(args: argparse.Namespace, dataset: str | None = None) -> bool:
@@ -92,7 +145,9 @@ def _use_local_stack(args: argparse.Namespace, dataset: str | None = None) -> bo
     stack = _stack(args)
     running = all(state.startswith("running") for state in stack.status().values())
     if not running:
-        print(f"starting the local stack in {args.state_dir} (model backend: {args.backend})", file=sys.stderr)
+        print(
+            f"starting the local stack in {args.state_dir} (model backend: {args.backend})", file=sys.stderr
+        )
         stack.up()
     env = stack.config.client_env(dataset or os.environ.get("VERTEX_BATCH_DATASET", "vertex_batch_demo"))
     os.environ.update(env)
@@ -105,8 +160,13 @@ def _dbt_project(args: argparse.Namespace, quiet: bool = False):
     profiles = args.profiles_dir
     if profiles is None and (args.project_dir / "profiles" / "profiles.yml").exists():
         profiles = args.project_dir / "profiles"
-    return DbtProject(project_dir=args.project_dir.resolve(), profiles_dir=profiles, target=args.target,
-                      quiet=quiet, vars=getattr(args, "vars", None))
+    return DbtProject(
+        project_dir=args.project_dir.resolve(),
+        profiles_dir=profiles,
+        target=args.target,
+        quiet=quiet,
+        vars=getattr(args, "vars", None),
+    )
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -126,7 +186,9 @@ def _build(args: argparse.Namespace) -> int:
         detach=args.detach,
         max_concurrent_jobs=args.max_concurrent_jobs,
         poll_seconds=args.poll_seconds if args.poll_seconds is not None else (1.0 if local else 30.0),
-        retry_backoff_seconds=args.retry_backoff if args.retry_backoff is not None else (2.0 if local else 60.0),
+        retry_backoff_seconds=args.retry_backoff
+        if args.retry_backoff is not None
+        else (2.0 if local else 60.0),
         keep_tables=args.keep_tables,
         location=args.location,
     )
@@ -159,7 +221,9 @@ def _demo(args: argparse.Namespace) -> int:
     root = Path(__file__).resolve().parent.parent
     started = _use_local_stack(args, dataset="vertex_batch_demo")
     try:
-        dbt_args = argparse.Namespace(project_dir=root, profiles_dir=root / "profiles", target=None, vars=None)
+        dbt_args = argparse.Namespace(
+            project_dir=root, profiles_dir=root / "profiles", target=None, vars=None
+        )
         options = BuildOptions(poll_seconds=1.0, retry_backoff_seconds=2.0)
         report = Runner(_dbt_project(dbt_args), options, Progress(interval=5.0)).build()
         _print_outcome(report)
@@ -184,18 +248,29 @@ def _print_results(connections, dataset: str, limit: int) -> None:
             f"ORDER BY is_success, review_id LIMIT {int(limit)}"
         ).result()
     )
-    totals = list(client.query(
-        f"SELECT COUNT(*), COUNTIF(is_success), COUNTIF(NOT is_success) FROM {table}"
-    ).result())[0]
-    print(f"\n{DEMO_RESULTS_MODEL}: {totals[0]} rows, {totals[1]} answered by the local model, {totals[2]} failed\n")
+    totals = next(
+        iter(client.query(f"SELECT COUNT(*), COUNTIF(is_success), COUNTIF(NOT is_success) FROM {table}").result())
+    )
+    print(
+        f"\n{DEMO_RESULTS_MODEL}: {totals[0]} rows, {totals[1]} answered by the local model, {totals[2]} failed\n"
+    )
     header = ["review_id", "response_text", "finish", "in", "out", "model_version", "ok", "error"]
     lines = [header]
     for row in rows:
         error = f"{row['error_code']} {row['error_message']}" if row["error_code"] else ""
         text = (row["response_text"] or "").replace("\n", " ")[:40]
-        lines.append([str(row["review_id"]), text, str(row["finish_reason"] or ""), str(row["prompt_tokens"] or ""),
-                      str(row["candidate_tokens"] or ""), str(row["model_version"] or ""), str(row["is_success"]),
-                      error[:60]])
+        lines.append(
+            [
+                str(row["review_id"]),
+                text,
+                str(row["finish_reason"] or ""),
+                str(row["prompt_tokens"] or ""),
+                str(row["candidate_tokens"] or ""),
+                str(row["model_version"] or ""),
+                str(row["is_success"]),
+                error[:60],
+            ]
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
@@ -222,8 +297,13 @@ def _ledger_rows(args: argparse.Namespace):
     from vertex_batch.warehouse import Warehouse
 
     manifest = _dbt_project(args, quiet=True).parse()
-    datasets = {(node.database, (node.batch_settings.destination_dataset if node.batch_settings else None)
-                 or node.schema) for node in manifest.request_models()}
+    datasets = {
+        (
+            node.database,
+            (node.batch_settings.destination_dataset if node.batch_settings else None) or node.schema,
+        )
+        for node in manifest.request_models()
+    }
     entries = []
     for project, dataset in sorted(datasets):
         connections = Connections.from_env(project, args.location)
@@ -243,18 +323,28 @@ def _status(args: argparse.Namespace) -> int:
     rows = []
     for connections, entry in entries:
         snapshot = JobClient(connections).get(entry.job_name)
-        rows.append({
-            "job": entry.job_name, "request_model": entry.request_model, "attempt": entry.attempt,
-            "chunk": entry.chunk, "state": snapshot.state, "rows": entry.rows_submitted,
-            "successful": snapshot.successful, "failed": snapshot.failed, "landed": entry.landed,
-        })
+        rows.append(
+            {
+                "job": entry.job_name,
+                "request_model": entry.request_model,
+                "attempt": entry.attempt,
+                "chunk": entry.chunk,
+                "state": snapshot.state,
+                "rows": entry.rows_submitted,
+                "successful": snapshot.successful,
+                "failed": snapshot.failed,
+                "landed": entry.landed,
+            }
+        )
     if args.json:
         print(json.dumps({"run_id": run, "jobs": rows}, indent=2))
         return 0
     print(f"run {run}")
     for row in rows:
-        print(f"  {row['request_model']} a{row['attempt']} c{row['chunk']} {row['state']:<20} "
-              f"{row['successful']}/{row['rows']} ok, {row['failed']} failed, landed={row['landed']}  {row['job']}")
+        print(
+            f"  {row['request_model']} a{row['attempt']} c{row['chunk']} {row['state']:<20} "
+            f"{row['successful']}/{row['rows']} ok, {row['failed']} failed, landed={row['landed']}  {row['job']}"
+        )
     return 0
 
 
@@ -293,7 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(error, StackError):
             print(f"error: local stack: {error}", file=sys.stderr)
             return 1
-        print(f"error: {type(error).__name__}: {error} (rerun with --debug for the traceback)", file=sys.stderr)
+        print(
+            f"error: {type(error).__name__}: {error} (rerun with --debug for the traceback)", file=sys.stderr
+        )
         return 1
 
 

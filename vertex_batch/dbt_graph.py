@@ -40,7 +40,9 @@ class BatchSettings:
             )
         source = meta.get("input", "bigquery")
         if source not in ("bigquery", "gcs"):
-            raise RequestTableError(f"request model {model_name}: input must be 'bigquery' or 'gcs', not {source!r}")
+            raise RequestTableError(
+                f"request model {model_name}: input must be 'bigquery' or 'gcs', not {source!r}"
+            )
         return cls(
             key=tuple(key),
             model=str(meta.get("model", cls.model)),
@@ -183,8 +185,15 @@ class DbtProject:
         from dbt.cli.main import dbtRunner
 
         target_path = self._target_path(command)
-        argv = [command, *args, "--project-dir", str(self.project_dir), "--target-path", str(target_path),
-                *self._common()]
+        argv = [
+            command,
+            *args,
+            "--project-dir",
+            str(self.project_dir),
+            "--target-path",
+            str(target_path),
+            *self._common(),
+        ]
         if self.quiet:
             argv += ["--quiet"]
         result = dbtRunner().invoke(argv)
@@ -213,8 +222,20 @@ class DbtProject:
         """Unique ids of the models that ``--select``/``--exclude`` pick."""
         from dbt.cli.main import dbtRunner
 
-        argv = ["ls", "--resource-type", "model", "--output", "json", "--output-keys", "unique_id",
-                "--project-dir", str(self.project_dir), "--target-path", str(self._target_path("ls")), "--quiet"]
+        argv = [
+            "ls",
+            "--resource-type",
+            "model",
+            "--output",
+            "json",
+            "--output-keys",
+            "unique_id",
+            "--project-dir",
+            str(self.project_dir),
+            "--target-path",
+            str(self._target_path("ls")),
+            "--quiet",
+        ]
         if selectors:
             argv += ["--select", *selectors]
         if excludes:
@@ -225,7 +246,9 @@ class DbtProject:
             raise DbtError(f"dbt ls failed: {_failures(result)}")
         return {json.loads(line)["unique_id"] for line in result.result or []}
 
-    def build(self, selectors: Sequence[str], excludes: Sequence[str] = (), full_refresh: bool = False) -> None:
+    def build(
+        self, selectors: Sequence[str], excludes: Sequence[str] = (), full_refresh: bool = False
+    ) -> None:
         """``dbt build`` of the selected nodes (models, their tests, seeds, snapshots)."""
         args = ["--select", *selectors]
         if excludes:
@@ -238,8 +261,10 @@ class DbtProject:
 def _failures(result: Any) -> str:
     """One line per failed node (name: message), or the exception dbt raised."""
     if result.exception is not None:
-        return str(result.exception).strip().splitlines()[0] if str(result.exception).strip() else repr(
-            result.exception
+        return (
+            str(result.exception).strip().splitlines()[0]
+            if str(result.exception).strip()
+            else repr(result.exception)
         )
     lines = []
     for node_result in getattr(result.result, "results", None) or []:

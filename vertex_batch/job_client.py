@@ -16,9 +16,7 @@ from vertex_batch.errors import ConfigurationError, JobError
 from vertex_batch.transient_errors import is_transient_api_error
 
 # The SDKs' own wait loops miss some end states; the runner decides what is terminal itself.
-TERMINAL_STATES = frozenset(
-    {"SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED", "PAUSED"}
-)
+TERMINAL_STATES = frozenset({"SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED", "PAUSED"})
 SUCCESS_STATES = frozenset({"SUCCEEDED", "PARTIALLY_SUCCEEDED"})
 
 API_RETRY = Retry(predicate=is_transient_api_error, initial=0.5, maximum=20.0, multiplier=2.0, timeout=300.0)
@@ -56,7 +54,9 @@ class JobSnapshot:
         info = job.output_info
         output_table = None
         if info.bigquery_output_dataset and info.bigquery_output_table:
-            output_table = f"{info.bigquery_output_dataset.removeprefix('bq://')}.{info.bigquery_output_table}"
+            output_table = (
+                f"{info.bigquery_output_dataset.removeprefix('bq://')}.{info.bigquery_output_table}"
+            )
         return cls(
             name=job.name,
             display_name=job.display_name,
@@ -107,7 +107,9 @@ class JobSpec:
             ),
             output_config=aiplatform_v1.BatchPredictionJob.OutputConfig(
                 predictions_format="jsonl" if gcs_out else "bigquery",
-                gcs_destination=aiplatform_v1.GcsDestination(output_uri_prefix=self.output_uri) if gcs_out else None,
+                gcs_destination=aiplatform_v1.GcsDestination(output_uri_prefix=self.output_uri)
+                if gcs_out
+                else None,
                 bigquery_destination=None
                 if gcs_out
                 else aiplatform_v1.BigQueryDestination(output_uri=self.output_uri),

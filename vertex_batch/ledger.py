@@ -110,5 +110,7 @@ class Ledger:
         where, params = "", []
         if run_id:
             where, params = "WHERE run_id = @run", [bigquery.ScalarQueryParameter("run", "STRING", run_id)]
-        rows = self.warehouse.run(f"SELECT * FROM {quote(self.table_id)} {where} ORDER BY create_time DESC", params)
+        rows = self.warehouse.run(
+            f"SELECT * FROM {quote(self.table_id)} {where} ORDER BY create_time DESC", params
+        )
         return [LedgerEntry(**{name: row[name] for name, _ in COLUMNS}) for row in rows]

@@ -175,7 +175,9 @@ class Runner:
         self.dbt = dbt
         self.options = options
         self.progress = progress or Progress()
-        self._connections_for = connections or (lambda project: Connections.from_env(project, options.location))
+        self._connections_for = connections or (
+            lambda project: Connections.from_env(project, options.location)
+        )
         self._warehouses: dict[str, Warehouse] = {}
         self._job_clients: dict[str, JobClient] = {}
         self._ledgers: dict[str, Ledger] = {}
@@ -204,9 +206,11 @@ class Runner:
     # --- the run -------------------------------------------------------------------------------
     def build(self) -> BuildReport:
         manifest = self.dbt.parse()
-        selected = self.dbt.select(self.options.selectors, self.options.excludes) if (
-            self.options.selectors or self.options.excludes
-        ) else None
+        selected = (
+            self.dbt.select(self.options.selectors, self.options.excludes)
+            if (self.options.selectors or self.options.excludes)
+            else None
+        )
         request_models = manifest.request_models(selected)
         if not request_models:
             self.progress.message("no request models (meta.vertex_batch) selected; running dbt build only")
@@ -277,7 +281,11 @@ class Runner:
             sql = f"SELECT * FROM {quote(run.node.table_id)}"
         else:
             sql = warehouse.pending_sql(
-                run.node.table_id, run.landing_table, run.settings.key, run.settings.max_attempts, retryable_only=retry
+                run.node.table_id,
+                run.landing_table,
+                run.settings.key,
+                run.settings.max_attempts,
+                retryable_only=retry,
             )
         return sql, warehouse.summarize(sql, run.settings.key)
 
@@ -297,10 +305,15 @@ class Runner:
                 f"({run.settings.model})"
             )
 
-    def _prepare(self, run: _ModelRun, pending_sql: str, summary: PendingSummary) -> tuple[list[JobSpec], list[LedgerEntry]]:
+    def _prepare(
+        self, run: _ModelRun, pending_sql: str, summary: PendingSummary
+    ) -> tuple[list[JobSpec], list[LedgerEntry]]:
         warehouse = self.warehouse(run.node.database)
         tables = warehouse.stage(
-            pending_sql, run.settings.key, run.work_table("input", self.options.run_id), summary.rows,
+            pending_sql,
+            run.settings.key,
+            run.work_table("input", self.options.run_id),
+            summary.rows,
             run.settings.max_rows_per_job,
         )
         specs, entries = [], []
@@ -332,8 +345,15 @@ class Runner:
             )
             entries.append(
                 LedgerEntry(
-                    job_name="", run_id=self.options.run_id, request_model=run.node.name, attempt=run.attempt,
-                    chunk=chunk, state="", input_table=table, output_table=output, rows_submitted=rows,
+                    job_name="",
+                    run_id=self.options.run_id,
+                    request_model=run.node.name,
+                    attempt=run.attempt,
+                    chunk=chunk,
+                    state="",
+                    input_table=table,
+                    output_table=output,
+                    rows_submitted=rows,
                     output_uri=output_uri,
                     estimated_cost_usd=run.report.estimated_cost_usd * rows / max(summary.rows, 1),
                 )
@@ -364,9 +384,13 @@ class Runner:
             existing = self._find_existing(client, spec, landed)
             snapshot = existing or client.create(spec)
             if existing:
-                self.progress.message(f"{run.node.name}: attaching to {snapshot.name} (same rows, already submitted)")
+                self.progress.message(
+                    f"{run.node.name}: attaching to {snapshot.name} (same rows, already submitted)"
+                )
             else:
-                self.progress.message(f"{run.node.name}: submitted {snapshot.name} ({entry.rows_submitted} rows)")
+                self.progress.message(
+                    f"{run.node.name}: submitted {snapshot.name} ({entry.rows_submitted} rows)"
+                )
             entry.job_name = snapshot.name
             entry.state = snapshot.state
             entry.create_time = snapshot.create_time or datetime.now(UTC)
@@ -403,9 +427,13 @@ class Runner:
             try:
                 snapshot = client.get(name)
             except core.NotFound:
-                snapshot = JobSnapshot(name=name, display_name="", state="FAILED", error_message="job not found")
+                snapshot = JobSnapshot(
+                    name=name, display_name="", state="FAILED", error_message="job not found"
+                )
             tracked.snapshot = snapshot
-            label = f"{tracked.model.node.name} [attempt {tracked.entry.attempt}, chunk {tracked.entry.chunk}]"
+            label = (
+                f"{tracked.model.node.name} [attempt {tracked.entry.attempt}, chunk {tracked.entry.chunk}]"
+            )
             self.progress.job(label, snapshot, tracked.entry.rows_submitted)
             if snapshot.done:
                 del self._tracked[name]
@@ -442,9 +470,15 @@ class Runner:
         run.report.actual_cost_usd += entry.actual_cost_usd
         self.report.jobs.append(
             {
-                "name": snapshot.name, "request_model": run.node.name, "attempt": entry.attempt,
-                "chunk": entry.chunk, "state": snapshot.state, "rows": entry.rows_submitted,
-                "successful": snapshot.successful, "failed": snapshot.failed, "landed_rows": landed,
+                "name": snapshot.name,
+                "request_model": run.node.name,
+                "attempt": entry.attempt,
+                "chunk": entry.chunk,
+                "state": snapshot.state,
+                "rows": entry.rows_submitted,
+                "successful": snapshot.successful,
+                "failed": snapshot.failed,
+                "landed_rows": landed,
                 "error": snapshot.error_message,
             }
         )

@@ -72,7 +72,9 @@ class Warehouse:
         try:
             names = {field.name for field in self.columns(table_id)}
         except core.NotFound as error:
-            raise RequestTableError(f"request table {table_id} does not exist; build it with dbt first") from error
+            raise RequestTableError(
+                f"request table {table_id} does not exist; build it with dbt first"
+            ) from error
         missing = [column for column in (*key, *REQUIRED_COLUMNS) if column not in names]
         if missing:
             raise RequestTableError(
@@ -82,11 +84,18 @@ class Warehouse:
         reserved = [column for column in RESERVED_COLUMNS if column in names]
         if reserved:
             raise RequestTableError(
-                f"request table {table_id} has column(s) {', '.join(reserved)}, which batch output reserves; rename them"
+                f"request table {table_id} has column(s) {', '.join(reserved)}, "
+                "which batch output reserves; rename them"
             )
 
-    def pending_sql(self, request_table: str, landing_table: str, key: Sequence[str], max_attempts: int,
-                    retryable_only: bool = False) -> str:
+    def pending_sql(
+        self,
+        request_table: str,
+        landing_table: str,
+        key: Sequence[str],
+        max_attempts: int,
+        retryable_only: bool = False,
+    ) -> str:
         """Rows of the request table whose key and fingerprint are not settled yet."""
         if not self.exists(landing_table):
             return f"SELECT * FROM {quote(request_table)}" + (" WHERE FALSE" if retryable_only else "")
@@ -117,7 +126,9 @@ class Warehouse:
             max_output_tokens=int(o or 0),
         )
 
-    def stage(self, pending_sql: str, key: Sequence[str], staged_prefix: str, rows: int, per_job: int) -> list[str]:
+    def stage(
+        self, pending_sql: str, key: Sequence[str], staged_prefix: str, rows: int, per_job: int
+    ) -> list[str]:
         """Write the pending rows into one input table per job of at most ``per_job`` rows."""
         if rows <= per_job:
             table = f"{staged_prefix}_1"
@@ -153,7 +164,10 @@ class Warehouse:
         ]
         extras = "@job AS batch_job_name, @attempt AS batch_attempt, CURRENT_TIMESTAMP() AS landed_at"
         if not self.exists(landing_table):
-            self.run(f"CREATE TABLE {quote(landing_table)} AS SELECT *, {extras} FROM {quote(output_table)}", params)
+            self.run(
+                f"CREATE TABLE {quote(landing_table)} AS SELECT *, {extras} FROM {quote(output_table)}",
+                params,
+            )
         else:
             landing = [field.name for field in self.columns(landing_table)]
             output = {field.name for field in self.columns(output_table)}
@@ -181,7 +195,9 @@ class Warehouse:
             bigquery.SchemaField("processed_time", "TIMESTAMP"),
         ]
         config = bigquery.LoadJobConfig(
-            source_format="NEWLINE_DELIMITED_JSON", schema=schema, ignore_unknown_values=True,
+            source_format="NEWLINE_DELIMITED_JSON",
+            schema=schema,
+            ignore_unknown_values=True,
             write_disposition="WRITE_TRUNCATE",
         )
         self.client.load_table_from_uri(uri, table_id, job_config=config).result()

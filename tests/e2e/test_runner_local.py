@@ -18,10 +18,19 @@ DEMO_ROWS = 300
 
 
 def build(project: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, dict]:
-    code = main(["build", "--project-dir", str(project), "--profiles-dir", str(project / "profiles"), "--json",
-                 *extra])
+    code = main(
+        [
+            "build",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project / "profiles"),
+            "--json",
+            *extra,
+        ]
+    )
     out = capsys.readouterr().out
-    return code, json.loads(out[out.index("{"):]) if "{" in out else {}
+    return code, json.loads(out[out.index("{") :]) if "{" in out else {}
 
 
 def model_jobs(env: Env) -> list:
@@ -44,13 +53,15 @@ def main_build(project: Path) -> tuple[int, dict]:
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        code = main(["build", "--project-dir", str(project), "--profiles-dir", str(project / "profiles"), "--json"])
+        code = main(
+            ["build", "--project-dir", str(project), "--profiles-dir", str(project / "profiles"), "--json"]
+        )
     out = buffer.getvalue()
-    return code, json.loads(out[out.index("{"):])
+    return code, json.loads(out[out.index("{") :])
 
 
 def test_first_run_answers_every_row_and_flattens(demo, fake_stack, monkeypatch) -> None:
-    project, code, report = demo
+    _, code, report = demo
     env = use_env(monkeypatch, fake_stack, "e2e_demo")
     assert code == 3, "one row has an invalid role on purpose: partial success"
     (model,) = report["models"]
@@ -69,14 +80,23 @@ def test_first_run_answers_every_row_and_flattens(demo, fake_stack, monkeypatch)
     assert all(row["response_text"] and row["model_version"] == "fake-fast-test@local" for row in ok)
     assert all(row["prompt_tokens"] > 0 and row["total_tokens"] >= row["prompt_tokens"] for row in ok)
     (bad,) = failed
-    assert (bad["error_code"], bad["error_status"], bad["error_message"]) == (400, "INVALID_ARGUMENT", BAD_ROLE_MESSAGE)
+    assert (bad["error_code"], bad["error_status"], bad["error_message"]) == (
+        400,
+        "INVALID_ARGUMENT",
+        BAD_ROLE_MESSAGE,
+    )
 
     landing = env.warehouse.run(
-        f"SELECT COUNT(*) AS n, COUNT(DISTINCT review_id) AS keys FROM `{env.table('demo_review_requests__batch_output')}`"
+        "SELECT COUNT(*) AS n, COUNT(DISTINCT review_id) AS keys "
+        f"FROM `{env.table('demo_review_requests__batch_output')}`"
     )[0]
     assert (landing["n"], landing["keys"]) == (DEMO_ROWS, DEMO_ROWS)
-    ledger = env.warehouse.run(f"SELECT state, rows_submitted, landed FROM `{env.table('vertex_batch_jobs')}`")
-    assert [(r["state"], r["rows_submitted"], r["landed"]) for r in ledger] == [("PARTIALLY_SUCCEEDED", DEMO_ROWS, True)]
+    ledger = env.warehouse.run(
+        f"SELECT state, rows_submitted, landed FROM `{env.table('vertex_batch_jobs')}`"
+    )
+    assert [(r["state"], r["rows_submitted"], r["landed"]) for r in ledger] == [
+        ("PARTIALLY_SUCCEEDED", DEMO_ROWS, True)
+    ]
 
 
 def test_rerun_with_nothing_new_submits_nothing(demo, fake_stack, monkeypatch, capsys) -> None:
@@ -134,8 +154,17 @@ def test_max_cost_refuses_before_submitting(fake_stack, tmp_path, monkeypatch, c
     project = copy_project(tmp_path / "budget")
     env = use_env(monkeypatch, fake_stack, "e2e_budget")
     jobs_before = len(model_jobs(env))
-    code = main(["build", "--project-dir", str(project), "--profiles-dir", str(project / "profiles"),
-                 "--max-cost", "0.000001"])
+    code = main(
+        [
+            "build",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project / "profiles"),
+            "--max-cost",
+            "0.000001",
+        ]
+    )
     assert code == 2
     assert "above --max-cost" in capsys.readouterr().err
     assert len(model_jobs(env)) == jobs_before

@@ -28,14 +28,29 @@ def run_build(project: Path, vars_yaml: str | None = None, **options: object) ->
 
 def demo_jobs(env: Env) -> list[JobSnapshot]:
     """Jobs of this test's demo request table, newest first."""
-    labels = {LABEL_MODEL: "demo_review_requests", LABEL_TABLE: table_label(env.table("demo_review_requests"))}
+    labels = {
+        LABEL_MODEL: "demo_review_requests",
+        LABEL_TABLE: table_label(env.table("demo_review_requests")),
+    }
     return JobClient(env.connections).find(labels)
 
 
 def start_runner(project: Path, env: Env) -> subprocess.Popen:
-    command = [sys.executable, "-m", "vertex_batch.cli", "build", "--project-dir", str(project),
-               "--profiles-dir", str(project / "profiles"), "--poll-seconds", "0.5"]
-    return subprocess.Popen(command, env=subprocess_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = [
+        sys.executable,
+        "-m",
+        "vertex_batch.cli",
+        "build",
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project / "profiles"),
+        "--poll-seconds",
+        "0.5",
+    ]
+    return subprocess.Popen(
+        command, env=subprocess_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
 
 def wait_running(env: Env, at_least: int, timeout: float = 120.0) -> JobSnapshot:
@@ -51,8 +66,16 @@ def wait_running(env: Env, at_least: int, timeout: float = 120.0) -> JobSnapshot
 @pytest.fixture(scope="module")
 def slow_stack(tmp_path_factory):
     """Rows take 50 ms each, so a 300-row job runs long enough to be interrupted."""
-    with running_stack(tmp_path_factory.mktemp("slow"), "fake-fast-test", "--fault-row-delay-s", "0.05",
-                       "--chunk-rows", "16", "--chunk-seconds", "0.5") as stack:
+    with running_stack(
+        tmp_path_factory.mktemp("slow"),
+        "fake-fast-test",
+        "--fault-row-delay-s",
+        "0.05",
+        "--chunk-rows",
+        "16",
+        "--chunk-seconds",
+        "0.5",
+    ) as stack:
         yield stack
 
 
@@ -75,7 +98,9 @@ def test_sigkilled_runner_reattaches_to_its_job(slow_stack, tmp_path, monkeypatc
         f"FROM `{env.table('demo_review_requests__batch_output')}`"
     )[0]
     assert (landing["n"], landing["keys"]) == (DEMO_ROWS, DEMO_ROWS), "every row exactly once"
-    results = env.warehouse.run(f"SELECT COUNTIF(is_success) AS ok FROM `{env.table('demo_review_results')}`")[0]
+    results = env.warehouse.run(
+        f"SELECT COUNTIF(is_success) AS ok FROM `{env.table('demo_review_results')}`"
+    )[0]
     assert results["ok"] == DEMO_ROWS - 1
 
 
@@ -125,13 +150,17 @@ def test_retryable_row_failures_end_answered(tmp_path, monkeypatch) -> None:
 @pytest.mark.slow
 def test_more_rows_than_one_job_takes_run_as_several_jobs(fake_stack, monkeypatch) -> None:
     env = use_env(monkeypatch, fake_stack, "e2e_scale")
-    report = run_build(SCALE_PROJECT, "{scale_rows: 450000, scale_rows_per_job: 150000}", max_concurrent_jobs=3)
+    report = run_build(
+        SCALE_PROJECT, "{scale_rows: 450000, scale_rows_per_job: 150000}", max_concurrent_jobs=3
+    )
     assert sorted(job["rows"] for job in report.jobs) == [150000, 150000, 150000]
     assert all(job["state"] == "SUCCEEDED" for job in report.jobs)
     landing = env.warehouse.run(
         f"SELECT COUNT(*) AS n, COUNT(DISTINCT request_id) AS keys FROM `{env.table('scale_requests__batch_output')}`"
     )[0]
     assert (landing["n"], landing["keys"]) == (450000, 450000)
-    results = env.warehouse.run(f"SELECT COUNT(*) AS n, COUNTIF(is_success) AS ok FROM `{env.table('scale_results')}`")[0]
+    results = env.warehouse.run(
+        f"SELECT COUNT(*) AS n, COUNTIF(is_success) AS ok FROM `{env.table('scale_results')}`"
+    )[0]
     assert (results["n"], results["ok"]) == (450000, 450000)
     assert report.exit_code == 0

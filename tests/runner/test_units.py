@@ -18,7 +18,8 @@ BAD_ROLE = (
     '"status": "INVALID_ARGUMENT"}}'
 )
 RATE_LIMITED = (
-    'Too Many Requests: {"error": {"code": 429, "message": "Resource exhausted.", "status": "RESOURCE_EXHAUSTED"}}'
+    'Too Many Requests: {"error": {"code": 429, "message": "Resource exhausted.", '
+    '"status": "RESOURCE_EXHAUSTED"}}'
 )
 
 
@@ -83,7 +84,9 @@ def test_costs_use_the_batch_discount() -> None:
 
 def test_retryable_row_statuses() -> None:
     assert is_retryable_row_status(RATE_LIMITED)
-    assert is_retryable_row_status('Service Unavailable: {"error": {"code": 503, "message": "x", "status": "UNAVAILABLE"}}')
+    assert is_retryable_row_status(
+        'Service Unavailable: {"error": {"code": 503, "message": "x", "status": "UNAVAILABLE"}}'
+    )
     assert not is_retryable_row_status(BAD_ROLE)
     assert not is_retryable_row_status("")
 

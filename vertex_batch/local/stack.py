@@ -117,10 +117,20 @@ def server_specs(config: StackConfig) -> list[ServerSpec]:
         ServerSpec(
             name="bigquery",
             command=[
-                python, "-m", "vertex_batch.local.bigquery_emulator", "serve",
-                "--host", HOST, "--port", str(config.bigquery_port),
-                "--grpc-port", str(config.bigquery_grpc_port),
-                "--project", config.project, "--data-dir", str(state / "bigquery"),
+                python,
+                "-m",
+                "vertex_batch.local.bigquery_emulator",
+                "serve",
+                "--host",
+                HOST,
+                "--port",
+                str(config.bigquery_port),
+                "--grpc-port",
+                str(config.bigquery_grpc_port),
+                "--project",
+                config.project,
+                "--data-dir",
+                str(state / "bigquery"),
             ],
             ready_url=f"{config.bigquery_url}/bigquery/v2/projects/{config.project}/datasets",
             env=base_env,
@@ -128,8 +138,17 @@ def server_specs(config: StackConfig) -> list[ServerSpec]:
         ServerSpec(
             name="gcs",
             command=[
-                python, "-m", "gcp_storage_emulator", "--data-dir", str(state / "gcs"),
-                "start", "--host", HOST, "--port", str(config.gcs_port), "--quiet",
+                python,
+                "-m",
+                "gcp_storage_emulator",
+                "--data-dir",
+                str(state / "gcs"),
+                "start",
+                "--host",
+                HOST,
+                "--port",
+                str(config.gcs_port),
+                "--quiet",
             ],
             ready_url=f"{config.gcs_url}/storage/v1/b?project={config.project}",
             env=base_env,
@@ -137,13 +156,27 @@ def server_specs(config: StackConfig) -> list[ServerSpec]:
         ServerSpec(
             name="vertex",
             command=[
-                python, "-m", "vertex_batch.local.service",
-                "--host", HOST, "--port", str(config.vertex_port),
-                "--state-dir", str(state / "vertex"),
-                "--project", config.project, "--project-number", config.project_number,
-                "--bigquery-endpoint", config.bigquery_url,
-                "--gcs-endpoint", config.gcs_url,
-                "--backend", config.backend, "--workers", str(config.workers),
+                python,
+                "-m",
+                "vertex_batch.local.service",
+                "--host",
+                HOST,
+                "--port",
+                str(config.vertex_port),
+                "--state-dir",
+                str(state / "vertex"),
+                "--project",
+                config.project,
+                "--project-number",
+                config.project_number,
+                "--bigquery-endpoint",
+                config.bigquery_url,
+                "--gcs-endpoint",
+                config.gcs_url,
+                "--backend",
+                config.backend,
+                "--workers",
+                str(config.workers),
                 *config.service_args,
             ],
             ready_url=f"{config.vertex_url}/healthz",
@@ -188,8 +221,11 @@ class LocalStack:
 
     def _save(self, pids: dict[str, int]) -> None:
         self.record_path.write_text(
-            json.dumps({"config": asdict(self.config) | {"state_dir": str(self.state_dir)}, "pids": pids},
-                       indent=2, default=str)
+            json.dumps(
+                {"config": asdict(self.config) | {"state_dir": str(self.state_dir)}, "pids": pids},
+                indent=2,
+                default=str,
+            )
         )
 
     def status(self) -> dict[str, str]:
