@@ -52,12 +52,8 @@ class Env:
 
 
 @contextmanager
-def running_stack(
-    state_dir: Path, backend: str = "fake-fast-test", *service_args: str
-) -> Iterator[LocalStack]:
-    stack = LocalStack(
-        StackConfig.with_free_ports(state_dir, backend=backend, service_args=tuple(service_args))
-    )
+def running_stack(state_dir: Path, backend: str = "fake-fast-test", *service_args: str) -> Iterator[LocalStack]:
+    stack = LocalStack(StackConfig.with_free_ports(state_dir, backend=backend, service_args=tuple(service_args)))
     try:
         stack.up()
         yield stack

@@ -53,9 +53,7 @@ def main_build(project: Path) -> tuple[int, dict]:
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        code = main(
-            ["build", "--project-dir", str(project), "--profiles-dir", str(project / "profiles"), "--json"]
-        )
+        code = main(["build", "--project-dir", str(project), "--profiles-dir", str(project / "profiles"), "--json"])
     out = buffer.getvalue()
     return code, json.loads(out[out.index("{") :])
 
@@ -91,9 +89,7 @@ def test_first_run_answers_every_row_and_flattens(demo, fake_stack, monkeypatch)
         f"FROM `{env.table('demo_review_requests__batch_output')}`"
     )[0]
     assert (landing["n"], landing["keys"]) == (DEMO_ROWS, DEMO_ROWS)
-    ledger = env.warehouse.run(
-        f"SELECT state, rows_submitted, landed FROM `{env.table('vertex_batch_jobs')}`"
-    )
+    ledger = env.warehouse.run(f"SELECT state, rows_submitted, landed FROM `{env.table('vertex_batch_jobs')}`")
     assert [(r["state"], r["rows_submitted"], r["landed"]) for r in ledger] == [
         ("PARTIALLY_SUCCEEDED", DEMO_ROWS, True)
     ]
@@ -182,3 +178,17 @@ def test_gcs_input_path_lands_the_same_rows(fake_stack, tmp_path, monkeypatch, c
         f"SELECT COUNTIF(is_success) AS ok, COUNTIF(error_code = 400) AS bad FROM `{env.table('demo_review_results')}`"
     )[0]
     assert (rows["ok"], rows["bad"]) == (DEMO_ROWS - 1, 1)
+
+
+def test_status_and_cancel_read_the_ledger(demo, fake_stack, monkeypatch, capsys) -> None:
+    project, _, report = demo
+    use_env(monkeypatch, fake_stack, "e2e_demo")
+    dbt_args = ["--project-dir", str(project), "--profiles-dir", str(project / "profiles")]
+    assert main(["status", *dbt_args, "--run", report["run_id"], "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["run_id"] == report["run_id"]
+    assert [(job["state"], job["rows"], job["landed"]) for job in status["jobs"]] == [
+        ("PARTIALLY_SUCCEEDED", DEMO_ROWS, True)
+    ]
+    assert main(["cancel", *dbt_args, "--run", report["run_id"]]) == 0
+    assert "nothing to cancel" in capsys.readouterr().out

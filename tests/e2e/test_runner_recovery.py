@@ -48,9 +48,7 @@ def start_runner(project: Path, env: Env) -> subprocess.Popen:
         "--poll-seconds",
         "0.5",
     ]
-    return subprocess.Popen(
-        command, env=subprocess_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    return subprocess.Popen(command, env=subprocess_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def wait_running(env: Env, at_least: int, timeout: float = 120.0) -> JobSnapshot:
@@ -98,9 +96,7 @@ def test_sigkilled_runner_reattaches_to_its_job(slow_stack, tmp_path, monkeypatc
         f"FROM `{env.table('demo_review_requests__batch_output')}`"
     )[0]
     assert (landing["n"], landing["keys"]) == (DEMO_ROWS, DEMO_ROWS), "every row exactly once"
-    results = env.warehouse.run(
-        f"SELECT COUNTIF(is_success) AS ok FROM `{env.table('demo_review_results')}`"
-    )[0]
+    results = env.warehouse.run(f"SELECT COUNTIF(is_success) AS ok FROM `{env.table('demo_review_results')}`")[0]
     assert results["ok"] == DEMO_ROWS - 1
 
 
@@ -150,17 +146,15 @@ def test_retryable_row_failures_end_answered(tmp_path, monkeypatch) -> None:
 @pytest.mark.slow
 def test_more_rows_than_one_job_takes_run_as_several_jobs(fake_stack, monkeypatch) -> None:
     env = use_env(monkeypatch, fake_stack, "e2e_scale")
-    report = run_build(
-        SCALE_PROJECT, "{scale_rows: 450000, scale_rows_per_job: 150000}", max_concurrent_jobs=3
-    )
+    report = run_build(SCALE_PROJECT, "{scale_rows: 450000, scale_rows_per_job: 150000}", max_concurrent_jobs=3)
     assert sorted(job["rows"] for job in report.jobs) == [150000, 150000, 150000]
     assert all(job["state"] == "SUCCEEDED" for job in report.jobs)
     landing = env.warehouse.run(
         f"SELECT COUNT(*) AS n, COUNT(DISTINCT request_id) AS keys FROM `{env.table('scale_requests__batch_output')}`"
     )[0]
     assert (landing["n"], landing["keys"]) == (450000, 450000)
-    results = env.warehouse.run(
-        f"SELECT COUNT(*) AS n, COUNTIF(is_success) AS ok FROM `{env.table('scale_results')}`"
-    )[0]
+    results = env.warehouse.run(f"SELECT COUNT(*) AS n, COUNTIF(is_success) AS ok FROM `{env.table('scale_results')}`")[
+        0
+    ]
     assert (results["n"], results["ok"]) == (450000, 450000)
     assert report.exit_code == 0

@@ -4,6 +4,7 @@
     materialized='table',
     meta={'vertex_batch': {
         'key': ['request_id'],
+        'model': var('scale_model'),
         'max_rows_per_job': var('scale_rows_per_job'),
         'max_attempts': var('scale_max_attempts')
     }}
