@@ -58,7 +58,7 @@ def test_existing_destination_and_wrong_region_are_refused(fake_stack, monkeypat
         output_uri=f"bq://{env.table('taken')}",
         labels={},
     )
-    with pytest.raises(JobError, match="was refused: .*already exists"):
+    with pytest.raises(JobError, match=r"was refused: .*already exists"):
         JobClient(env.connections).create(spec)
 
     elsewhere = Connections(
