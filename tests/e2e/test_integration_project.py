@@ -20,8 +20,15 @@ from vertex_batch.runner import EXIT_PARTIAL, BuildOptions, BuildReport, Runner
 
 PROJECT = REPO / "integration_tests"
 REQUEST_MODELS = ("multimodal_requests", "structured_requests", "text_requests")
-QUESTIONS = 4  # rows of seeds/data_questions.csv
-DOCUMENTS = 5  # rows of seeds/data_documents.csv
+
+
+def seed_rows(name: str) -> int:
+    """Rows of a seed CSV of the project (one line each, after the header)."""
+    return len((PROJECT / "seeds" / f"{name}.csv").read_text().strip().splitlines()) - 1
+
+
+QUESTIONS = seed_rows("data_questions")
+DOCUMENTS = seed_rows("data_documents")
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ def test_first_build_answers_every_request_model(built: Built) -> None:
 
 def test_text_results_are_answered_and_typed(built: Built) -> None:
     rows = built.results("text_results", "question_id")
-    assert [row["question_id"] for row in rows] == [1, 2, 3, 4]
+    assert len(rows) == QUESTIONS
     for row in rows:
         assert row["is_answered"] and row["is_success"], row
         assert isinstance(row["response_text"], str) and row["response_text"].strip()

@@ -40,6 +40,10 @@ TEXT_ONLY_MESSAGE = (
     "batch-prediction service. Send text parts (or text/plain files) only."
 )
 MAX_STOP_SEQUENCES = 5
+#: ``generationConfig.responseMimeType`` values the service accepts.
+RESPONSE_MIME_TYPES = ("text/plain", "application/json", "text/x.enum")
+#: The MIME types a ``responseSchema`` constrains.
+SCHEMA_MIME_TYPES = ("application/json", "text/x.enum")
 
 #: Reads a ``gs://`` object as text (for ``text/plain`` ``fileData`` parts); raises on failure.
 TextFileReader = Callable[[str], str]
@@ -88,9 +92,7 @@ def load_request(value: Any) -> dict[str, Any]:
         except json.JSONDecodeError as err:
             raise invalid(f"The request is not valid JSON: {err.msg} at position {err.pos}.") from None
     if not isinstance(value, dict):
-        raise invalid(
-            f"The request must be a JSON object (a GenerateContentRequest), not a JSON {_json_type(value)}."
-        )
+        raise invalid(f"The request must be a JSON object (a GenerateContentRequest), not a JSON {_json_type(value)}.")
     return value
 
 
@@ -137,9 +139,7 @@ def _part_text(part: Any, read_text_file: TextFileReader | None) -> str:
     text = part.get("text")
     if text is not None:
         if not isinstance(text, str):
-            raise invalid(
-                "Invalid value at 'contents.parts.text' (TYPE_STRING): a part's text must be a string."
-            )
+            raise invalid("Invalid value at 'contents.parts.text' (TYPE_STRING): a part's text must be a string.")
         return text
     inline = _field(part, "inlineData")
     if isinstance(inline, dict):
@@ -157,9 +157,7 @@ def _part_text(part: Any, read_text_file: TextFileReader | None) -> str:
         if not mime.startswith("text/"):
             raise invalid(TEXT_ONLY_MESSAGE.format(mime=mime or "(none)"))
         if read_text_file is None or not uri.startswith("gs://"):
-            raise invalid(
-                f"The local batch-prediction service can read text files from gs:// only, not {uri!r}."
-            )
+            raise invalid(f"The local batch-prediction service can read text files from gs:// only, not {uri!r}.")
         try:
             return read_text_file(uri)
         except Exception as err:
@@ -229,9 +227,7 @@ def to_prompt(
     return _with_config(tuple(messages), config, default_max_tokens)
 
 
-def _with_config(
-    messages: tuple[dict[str, str], ...], config: Mapping[str, Any], default_max: int
-) -> ChatPrompt:
+def _with_config(messages: tuple[dict[str, str], ...], config: Mapping[str, Any], default_max: int) -> ChatPrompt:
     candidates = _number(config, "candidateCount", 1, 8, integer=True)
     if candidates is not None and candidates > 1:
         raise invalid(
@@ -250,6 +246,7 @@ def _with_config(
     top_k = _number(config, "topK", 1, 1_000_000, integer=True)
     max_tokens = _number(config, "maxOutputTokens", 1, 65_536, integer=True)
     seed = _number(config, "seed", -(2**31), 2**31 - 1, integer=True)
+    mime_type, schema = _response_format(config)
     return ChatPrompt(
         messages=messages,
         temperature=1.0 if temperature is None else temperature,
@@ -258,7 +255,41 @@ def _with_config(
         max_tokens=default_max if max_tokens is None else max_tokens,
         stop=tuple(stop for stop in stops if stop),
         seed=seed,
+        response_mime_type=mime_type,
+        response_schema=schema,
     )
+
+
+def _response_format(config: Mapping[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+    """``responseMimeType`` and the response schema (``responseSchema``, or ``responseJsonSchema``).
+
+    A schema needs ``application/json`` or ``text/x.enum``; ``text/x.enum`` needs a schema with ``enum``.
+    """
+    mime_type = _field(config, "responseMimeType")
+    if mime_type is not None and mime_type not in RESPONSE_MIME_TYPES:
+        raise invalid(
+            f"Unsupported responseMimeType {json.dumps(mime_type)}: use one of {', '.join(RESPONSE_MIME_TYPES)}."
+        )
+    schema = _field(config, "responseSchema")
+    json_schema = _field(config, "responseJsonSchema")
+    if schema is not None and json_schema is not None:
+        raise invalid("Set only one of responseSchema and responseJsonSchema.")
+    name = "responseSchema" if schema is not None else "responseJsonSchema"
+    schema = schema if schema is not None else json_schema
+    if schema is None:
+        if mime_type == "text/x.enum":
+            raise invalid("responseMimeType text/x.enum needs a responseSchema with an enum.")
+        return mime_type, None
+    if not isinstance(schema, dict):
+        raise invalid(f"{name} must be a JSON object (a Schema), not a JSON {_json_type(schema)}.")
+    if mime_type not in SCHEMA_MIME_TYPES:
+        raise invalid(
+            f"{name} is only supported when responseMimeType is one of {', '.join(SCHEMA_MIME_TYPES)}; "
+            f"it is {json.dumps(mime_type or 'unset')}."
+        )
+    if mime_type == "text/x.enum" and not isinstance(schema.get("enum"), list):
+        raise invalid("responseMimeType text/x.enum needs a responseSchema with an enum.")
+    return mime_type, schema
 
 
 def to_response(generation: Generation, model_version: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@
 with requests as (
     select
         question_id,
+        question,
         {{ vertex_batch.gemini_request(
             prompt="concat('Answer as JSON with fields answer and confidence: ', question)",
             generation_config={

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,12 @@ class ChatPrompt:
     max_tokens: int = 256
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # Structured output (generationConfig.responseMimeType / responseSchema): None (plain text),
+    # "text/plain", "application/json" or "text/x.enum"; the schema is Gemini's Schema object (type OBJECT,
+    # STRING, ..., properties, items, enum) as parsed JSON. Backends that cannot constrain decoding may
+    # ignore them.
+    response_mime_type: str | None = None
+    response_schema: dict[str, Any] | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True)

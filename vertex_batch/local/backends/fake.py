@@ -2,16 +2,26 @@
 
 Its answers are derived from a hash of the prompt, so they are stable and cheap; token counts are word
 counts. Never use it to judge answers: it exists to push hundreds of thousands of rows through the pipeline.
+
+Structured output is honoured: with ``responseMimeType: application/json`` and a ``responseSchema`` the
+answer is JSON that follows the schema (every property present, values drawn from the same hash); with
+``text/x.enum`` it is one of the schema's ``enum`` values.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from vertex_batch.local.backends.base import ChatPrompt, Generation
 
 _WORDS = ("positive", "negative", "neutral", "yes", "no", "maybe", "alpha", "beta", "gamma", "delta")
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_DEFAULT_ARRAY_ITEMS = (1, 3)
+_DEFAULT_INTEGER_RANGE = (0, 100)
 
 
 class FakeFastTestBackend:
@@ -27,13 +37,12 @@ class FakeFastTestBackend:
 
     def _one(self, prompt: ChatPrompt) -> Generation:
         text_in = "\n".join(message["content"] for message in prompt.messages)
+        if prompt.response_schema is not None and prompt.response_mime_type in ("application/json", "text/x.enum"):
+            return self._structured(prompt, text_in)
         digest = hashlib.sha256(text_in.encode()).digest()
         wanted = min(self.words_per_answer, prompt.max_tokens)
         words = [_WORDS[b % len(_WORDS)] for b in digest[:wanted]]
-        text = " ".join(words)
-        for stop in prompt.stop:
-            if stop and stop in text:
-                text = text[: text.index(stop)]
+        text = _apply_stops(" ".join(words), prompt.stop)
         finish = "MAX_TOKENS" if prompt.max_tokens < self.words_per_answer else "STOP"
         return Generation(
             text=text,
@@ -42,3 +51,112 @@ class FakeFastTestBackend:
             output_tokens=len(text.split()),
             avg_logprob=-0.1,
         )
+
+    def _structured(self, prompt: ChatPrompt, text_in: str) -> Generation:
+        """A schema-conforming answer, cut at ``max_tokens`` (then ``MAX_TOKENS``) like a real model's."""
+        assert prompt.response_schema is not None
+        value = schema_value(prompt.response_schema, text_in)
+        if prompt.response_mime_type == "text/x.enum":
+            text = value if isinstance(value, str) else json.dumps(value)
+        else:
+            text = json.dumps(value, ensure_ascii=False)
+        tokens = list(_TOKEN.finditer(text))
+        finish = "STOP"
+        if len(tokens) > prompt.max_tokens:
+            text = text[: tokens[prompt.max_tokens - 1].end()]
+            tokens = tokens[: prompt.max_tokens]
+            finish = "MAX_TOKENS"
+        text = _apply_stops(text, prompt.stop)
+        return Generation(
+            text=text,
+            finish_reason=finish,
+            prompt_tokens=max(1, len(text_in.split())),
+            output_tokens=len(_TOKEN.findall(text)),
+            avg_logprob=-0.1,
+        )
+
+
+def _apply_stops(text: str, stops: Sequence[str]) -> str:
+    """``text`` up to the first stop sequence it contains."""
+    for stop in stops:
+        if stop and stop in text:
+            text = text[: text.index(stop)]
+    return text
+
+
+def schema_value(schema: Mapping[str, Any], seed: str) -> Any:
+    """A JSON value that follows a Gemini ``Schema`` (or a JSON Schema), drawn deterministically from ``seed``.
+
+    Supports OBJECT (``properties``, ``required``, ``propertyOrdering``: every property is filled), ARRAY
+    (``items``, ``minItems``/``maxItems``), STRING (``enum``, ``format`` date / date-time), NUMBER and
+    INTEGER (``minimum``/``maximum``), BOOLEAN, NULL and ``anyOf``/``oneOf`` (the first option).
+    """
+    return _value(schema, seed, "$")
+
+
+def _draw(seed: str, path: str) -> int:
+    """A 64-bit number from the seed and the value's path, so that sibling values differ."""
+    return int.from_bytes(hashlib.sha256(f"{seed}\0{path}".encode()).digest()[:8], "big")
+
+
+def _type_of(schema: Mapping[str, Any]) -> str:
+    """The schema's type in upper case (Gemini spells ``OBJECT``, JSON Schema ``object``), inferred if unset."""
+    kind = schema.get("type")
+    if isinstance(kind, list):  # JSON Schema: ["string", "null"]
+        kind = next((k for k in kind if str(k).lower() != "null"), "null")
+    if isinstance(kind, str) and kind:
+        return kind.upper()
+    if "properties" in schema:
+        return "OBJECT"
+    if "items" in schema:
+        return "ARRAY"
+    return "STRING"
+
+
+def _value(schema: Mapping[str, Any], seed: str, path: str) -> Any:
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if isinstance(options, list) and options and isinstance(options[0], Mapping):
+        return _value(options[0], seed, path)
+    draw = _draw(seed, path)
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return enum[draw % len(enum)]
+    kind = _type_of(schema)
+    if kind == "OBJECT":
+        return _object(schema, seed, path)
+    if kind == "ARRAY":
+        items = schema.get("items") if isinstance(schema.get("items"), Mapping) else {"type": "STRING"}
+        low = int(schema.get("minItems", _DEFAULT_ARRAY_ITEMS[0]))
+        high = max(int(schema.get("maxItems", max(low, _DEFAULT_ARRAY_ITEMS[1]))), low)
+        count = low + draw % (high - low + 1)
+        return [_value(items, seed, f"{path}[{i}]") for i in range(count)]
+    if kind == "INTEGER":
+        low = int(schema.get("minimum", _DEFAULT_INTEGER_RANGE[0]))
+        high = max(int(schema.get("maximum", low + _DEFAULT_INTEGER_RANGE[1])), low)
+        return low + draw % (high - low + 1)
+    if kind == "NUMBER":
+        low = float(schema.get("minimum", 0.0))
+        high = max(float(schema.get("maximum", low + 1.0)), low)
+        return min(max(round(low + (high - low) * (draw % 10_001) / 10_000, 2), low), high)
+    if kind == "BOOLEAN":
+        return draw % 2 == 0
+    if kind == "NULL":
+        return None
+    return _string(schema, draw)
+
+
+def _object(schema: Mapping[str, Any], seed: str, path: str) -> dict[str, Any]:
+    properties = schema.get("properties") if isinstance(schema.get("properties"), Mapping) else {}
+    order = [name for name in schema.get("propertyOrdering") or [] if name in properties]
+    names = order + [name for name in properties if name not in order]
+    names += [name for name in schema.get("required") or [] if isinstance(name, str) and name not in names]
+    return {name: _value(properties.get(name) or {"type": "STRING"}, seed, f"{path}.{name}") for name in names}
+
+
+def _string(schema: Mapping[str, Any], draw: int) -> str:
+    fmt = schema.get("format")
+    if fmt in ("date-time", "date"):
+        day = f"2025-{1 + draw % 12:02d}-{1 + (draw >> 8) % 28:02d}"
+        return day if fmt == "date" else f"{day}T{(draw >> 16) % 24:02d}:{(draw >> 24) % 60:02d}:00Z"
+    count = 1 + draw % 3
+    return " ".join(_WORDS[(draw >> (8 * i)) % len(_WORDS)] for i in range(1, count + 1))

@@ -1,0 +1,11 @@
+{#- Every answer the batch jobs returned for multimodal_requests, one row per doc_id + request fingerprint.
+    Incremental and protected from --full-refresh: answers are paid for once. Before any batch run the
+    landing table does not exist and this builds empty, with its columns typed. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='merge',
+    unique_key=['doc_id', 'request_fingerprint'],
+    full_refresh=false
+) }}
+
+{{ vertex_batch.accumulate_predictions(ref('multimodal_requests'), key=['doc_id']) }}
