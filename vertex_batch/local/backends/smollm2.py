@@ -8,20 +8,31 @@ all prompts of a call (typically the system instruction) is decoded once and its
 Sampling is done per sequence in numpy with that prompt's temperature, top-p, top-k and seed
 (temperature 0 is greedy).
 
+Structured output conforms by construction: a prompt asking for ``application/json`` with a
+``responseSchema`` (or ``text/x.enum`` with an ``enum``) is sampled through its own llama.cpp sampler
+chain whose first stage is a GBNF grammar built from the schema, so only tokens that keep the answer
+valid can be drawn; ``application/json`` without a schema is held to any JSON object. Every property of
+an object schema is required. The answer ends when the grammar is complete (only end-of-generation is
+then allowed) or at ``max_tokens``, where it may be cut like Gemini's. ``avg_logprob`` always comes from
+the raw logits of the chosen tokens.
+
 Exact texts differ between this batched path and one-at-a-time generation, and between builds of
 llama.cpp; within one build and the same batch they are stable.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
+import json
 import math
 import pathlib
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import jinja2
 import numpy as np
@@ -33,6 +44,13 @@ _PIECE_BUFFER = 256
 # A prompt prefix common to all prompts of a call (a system instruction, a template) is decoded once and
 # its cells shared, when it is at least this long.
 MIN_SHARED_PREFIX = 8
+_MAX_CACHED_GRAMMARS = 256  # grammars built from response schemas, kept per backend
+# Schema formats kept when a Gemini schema becomes a JSON Schema for the grammar converter.
+_KEPT_FORMATS = frozenset({"date", "time", "date-time", "uuid"})
+# The string-character rule of llama.cpp's schema converter, and the same without control characters.
+_LOOSE_CHAR_RULE = r'char ::= [^"\\] |'
+_STRICT_CHAR_RULE = r'char ::= [^"\\\x7F\x00-\x1F] |'
+_GBNF_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def smollm2_path() -> str:
@@ -59,6 +77,95 @@ def _common_prefix_length(token_lists: list[list[int]]) -> int:
     return length
 
 
+def to_json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A Gemini ``Schema`` (upper-case types, ``nullable``) as a JSON Schema for llama.cpp's converter.
+
+    Keeps ``type``, ``properties``, ``items``, ``enum``, ``anyOf``/``oneOf``, ``minItems``/``maxItems``,
+    ``minLength``/``maxLength`` and the ``format`` values the converter knows; every property of an object
+    is required and no other property is allowed.
+    """
+    result: dict[str, Any] = {}
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if isinstance(options, list) and options:
+        result["anyOf"] = [to_json_schema(option) for option in options if isinstance(option, Mapping)]
+    kind = schema.get("type")
+    if isinstance(kind, str) and kind:
+        result["type"] = kind.lower()
+    elif isinstance(kind, list) and kind:
+        result["type"] = [str(k).lower() for k in kind]
+    elif "properties" in schema:
+        result["type"] = "object"
+    elif "items" in schema:
+        result["type"] = "array"
+    if schema.get("nullable") and isinstance(result.get("type"), str) and result["type"] != "null":
+        result["type"] = [result["type"], "null"]
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        result["enum"] = list(enum) + ([None] if schema.get("nullable") else [])
+    properties = schema.get("properties")
+    if isinstance(properties, Mapping):
+        converted = {
+            str(name): to_json_schema(value) if isinstance(value, Mapping) else {}
+            for name, value in properties.items()
+        }
+        result["properties"] = converted
+        result["required"] = list(converted)
+        result["additionalProperties"] = False
+    items = schema.get("items")
+    if isinstance(items, Mapping):
+        result["items"] = to_json_schema(items)
+    for key in ("minItems", "maxItems", "minLength", "maxLength"):
+        if key in schema:
+            with contextlib.suppress(TypeError, ValueError):
+                result[key] = int(schema[key])
+    if schema.get("format") in _KEPT_FORMATS:
+        result["format"] = schema["format"]
+    return result
+
+
+def _property_order(schema: Any, order: list[str]) -> list[str]:
+    """Every ``propertyOrdering`` name in the schema, outermost first."""
+    if isinstance(schema, Mapping):
+        for name in schema.get("propertyOrdering") or []:
+            if isinstance(name, str) and name not in order:
+                order.append(name)
+        for value in schema.values():
+            _property_order(value, order)
+    elif isinstance(schema, list):
+        for value in schema:
+            _property_order(value, order)
+    return order
+
+
+def _gbnf_literal(text: str) -> str:
+    """``text`` as a GBNF string literal."""
+    escaped = "".join(
+        _GBNF_ESCAPES.get(char) or (f"\\x{ord(char):02X}" if ord(char) < 0x20 else char) for char in text
+    )
+    return f'"{escaped}"'
+
+
+def response_grammar(prompt: ChatPrompt) -> str | None:
+    """The GBNF grammar that the answer to ``prompt`` must follow, or ``None`` for free text."""
+    from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
+
+    schema = prompt.response_schema
+    if prompt.response_mime_type == "text/x.enum":
+        enum = schema.get("enum") if isinstance(schema, Mapping) else None
+        if not isinstance(enum, list) or not enum:
+            return None
+        values = [value if isinstance(value, str) else json.dumps(value) for value in enum]
+        return "root ::= " + " | ".join(_gbnf_literal(value) for value in values)
+    if prompt.response_mime_type != "application/json":
+        return None
+    if not isinstance(schema, Mapping) or not schema:
+        return JSON_GBNF
+    converted = json.dumps(to_json_schema(schema))
+    grammar = json_schema_to_gbnf(converted, _property_order(schema, []))
+    # The converter lets raw control characters into strings; JSON (and ``json.loads``) does not.
+    return grammar.replace(_LOOSE_CHAR_RULE, _STRICT_CHAR_RULE)
+
+
 class PromptTooLong(BackendRowError):
     """A prompt that does not fit the per-sequence context, even before any token is generated."""
 
@@ -72,6 +179,8 @@ class _Sequence:
     budget: int  # tokens it may generate: min(max_tokens, room left in its context)
     prompt: ChatPrompt
     rng: np.random.Generator
+    grammar: str | None = None  # GBNF the answer must follow (structured output)
+    sampler: Any = None  # the llama.cpp sampler chain of a sequence with a grammar, while it is live
     seq_id: int = -1
     shared: int = 0  # leading prompt tokens whose cells are shared with the other prompts of the call
     n_fed: int = 0  # tokens of the sequence already decoded into the context
@@ -162,6 +271,7 @@ class SmolLM2Backend:
         self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self._piece_buffer = ctypes.create_string_buffer(_PIECE_BUFFER)
         self._pieces: dict[int, bytes] = {}
+        self._grammars: dict[str, tuple[str | None, str | None]] = {}  # schema key -> (grammar, error)
         self._closed = False
 
     # -- public API -------------------------------------------------------------------------------
@@ -172,7 +282,11 @@ class SmolLM2Backend:
             if self._closed:
                 raise RuntimeError("the SmolLM2 backend is closed")
             sequences = self._prepare(prompts)
-            self._run(sequences)
+            try:
+                self._run(sequences)
+            finally:
+                for sequence in sequences:
+                    self._release(sequence)
             return [self._result(sequence) for sequence in sequences]
 
     def prompt_tokens(self, prompt: ChatPrompt) -> list[int]:
@@ -210,6 +324,11 @@ class SmolLM2Backend:
             except (ValueError, jinja2.TemplateError) as error:  # e.g. roles out of order
                 failures[index] = f"the chat template rejected the messages: {error}"
                 continue
+            try:
+                grammar = self._grammar(prompt)
+            except ValueError as error:
+                failures[index] = f"the response schema cannot be enforced: {error}"
+                continue
             room = self.n_ctx - len(tokens)
             if room < 1:
                 long_rows.add(index)
@@ -225,6 +344,7 @@ class SmolLM2Backend:
                     budget=max(0, min(prompt.max_tokens, room)),
                     prompt=prompt,
                     rng=np.random.default_rng(prompt.seed),
+                    grammar=grammar,
                 )
             )
         if failures:
@@ -233,6 +353,67 @@ class SmolLM2Backend:
             error_class = PromptTooLong if too_long else BackendRowError
             raise error_class(first, failures[first], failures=failures)
         return sequences
+
+    def _grammar(self, prompt: ChatPrompt) -> str | None:
+        """The grammar of ``prompt``'s answer (cached per schema); ``ValueError`` if it cannot be built."""
+        if prompt.response_mime_type not in ("application/json", "text/x.enum"):
+            return None
+        key = json.dumps([prompt.response_mime_type, prompt.response_schema], sort_keys=True, default=str)
+        if key not in self._grammars:
+            if len(self._grammars) >= _MAX_CACHED_GRAMMARS:
+                self._grammars.clear()
+            self._grammars[key] = self._build_grammar(prompt)
+        grammar, error = self._grammars[key]
+        if error is not None:
+            raise ValueError(error)
+        return grammar
+
+    def _build_grammar(self, prompt: ChatPrompt) -> tuple[str | None, str | None]:
+        """(grammar, None), or (None, why) when the schema cannot become a grammar llama.cpp accepts."""
+        try:
+            grammar = response_grammar(prompt)
+        except Exception as error:  # the converter raises assorted errors on schemas it cannot handle
+            return None, str(error) or type(error).__name__
+        if grammar is not None:
+            sampler = self._lib.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root")
+            if not sampler:
+                return None, "llama.cpp rejected the grammar built from it"
+            self._lib.llama_sampler_free(sampler)
+        return grammar, None
+
+    def _sampler_chain(self, sequence: _Sequence) -> Any:
+        """A llama.cpp sampler chain for a sequence with a grammar: the grammar, then the prompt's
+        top-k, temperature and top-p (greedy at temperature 0), seeded from the sequence's generator."""
+        lib, prompt = self._lib, sequence.prompt
+        assert sequence.grammar is not None
+        params = lib.llama_sampler_chain_default_params()
+        params.no_perf = True
+        chain = lib.llama_sampler_chain_init(params)
+        grammar = lib.llama_sampler_init_grammar(self._vocab, sequence.grammar.encode(), b"root")
+        if not chain or not grammar:
+            if grammar:
+                lib.llama_sampler_free(grammar)
+            if chain:
+                lib.llama_sampler_free(chain)
+            raise RuntimeError("llama.cpp could not build the sampler for a response schema")
+        lib.llama_sampler_chain_add(chain, grammar)
+        if prompt.temperature <= 0 or prompt.top_k == 1:
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
+            return chain
+        if prompt.top_k is not None and prompt.top_k > 0:
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_k(prompt.top_k))
+        lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_temp(prompt.temperature))
+        if prompt.top_p is not None and 0 < prompt.top_p < 1:
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_p(prompt.top_p, 1))
+        seed = int(sequence.rng.integers(0, 2**32 - 1))
+        lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_dist(seed))
+        return chain
+
+    def _release(self, sequence: _Sequence) -> None:
+        """Free the sampler chain of a sequence (and the samplers it owns)."""
+        if sequence.sampler is not None:
+            self._lib.llama_sampler_free(sequence.sampler)
+            sequence.sampler = None
 
     # -- the decoding loop ------------------------------------------------------------------------
 
@@ -254,6 +435,8 @@ class SmolLM2Backend:
             while waiting or live:
                 while waiting and free_ids and reserved + waiting[0].reserved <= self.n_ctx_total:
                     sequence = waiting.popleft()
+                    if sequence.grammar is not None:
+                        sequence.sampler = self._sampler_chain(sequence)
                     sequence.seq_id = free_ids.pop()
                     if sequence.shared:
                         lib.llama_memory_seq_cp(memory, self.max_batch, sequence.seq_id, -1, -1)
@@ -269,6 +452,7 @@ class SmolLM2Backend:
                 for position, sequence in outputs:
                     self._step(sequence, position)
                     if sequence.finish_reason is not None:
+                        self._release(sequence)
                         lib.llama_memory_seq_rm(memory, sequence.seq_id, -1, -1)
                         free_ids.append(sequence.seq_id)
                         reserved -= sequence.reserved
@@ -343,9 +527,13 @@ class SmolLM2Backend:
         """Sample the next token of ``sequence`` from the logits at batch ``position``."""
         pointer = self._lib.llama_get_logits_ith(self._ctx.ctx, position)
         logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
-        token = self._sample(logits, sequence.prompt, sequence.rng)
         top = float(logits.max())
         log_z = top + math.log(float(np.exp(logits - top, dtype=np.float64).sum()))
+        if sequence.sampler is not None:
+            # The chain copies the logits, so ``logits`` stays raw; sampling also advances the grammar.
+            token = int(self._lib.llama_sampler_sample(sequence.sampler, self._ctx.ctx, position))
+        else:
+            token = self._sample(logits, sequence.prompt, sequence.rng)
         sequence.logprob_sum += float(logits[token]) - log_z
         sequence.logprob_count += 1
         if self._lib.llama_vocab_is_eog(self._vocab, token):
