@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TextIO
 
 from vertex_batch.job_client import JobSnapshot
@@ -47,6 +48,9 @@ class Progress:
         key = (snapshot.state, snapshot.successful, snapshot.failed)
         last = self._last.get(snapshot.name)
         elapsed = now - started
+        if snapshot.start_time is not None:  # the job's own clock: right for jobs attached mid-way too
+            end = snapshot.end_time or datetime.now(UTC)
+            elapsed = (end - snapshot.start_time).total_seconds()
         eta = ""
         if 0 < done < rows:
             eta = f", ETA {_clock(elapsed / done * (rows - done))}"
