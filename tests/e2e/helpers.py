@@ -36,12 +36,7 @@ class Env:
 
     @property
     def connections(self) -> Connections:
-        return Connections(
-            project=self.config.project,
-            location=self.config.location,
-            bigquery_endpoint=self.config.bigquery_url,
-            vertex_endpoint=self.config.vertex_url,
-        )
+        return self.config.connections()
 
     @property
     def warehouse(self) -> Warehouse:

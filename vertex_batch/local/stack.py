@@ -17,6 +17,10 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vertex_batch.connections import Connections
 
 HOST = "127.0.0.1"
 DEFAULT_STATE_DIR = Path(".state/local")
@@ -68,6 +72,17 @@ class StackConfig:
             "VERTEX_BATCH_API_ENDPOINT": self.vertex_url,
             "STORAGE_EMULATOR_HOST": self.gcs_url,
         }
+
+    def connections(self) -> Connections:
+        """The runner's connections for this stack (same clients as production, local endpoints)."""
+        from vertex_batch.connections import Connections
+
+        return Connections(
+            project=self.project,
+            location=self.location,
+            bigquery_endpoint=self.bigquery_url,
+            vertex_endpoint=self.vertex_url,
+        )
 
     @classmethod
     def with_free_ports(cls, state_dir: Path, **overrides: object) -> StackConfig:
