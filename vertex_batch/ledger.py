@@ -73,7 +73,7 @@ class Ledger:
         if self._ready:
             return
         columns = ", ".join(f"{name} {sql_type}" for name, sql_type in COLUMNS)
-        self.warehouse.run(f"CREATE TABLE IF NOT EXISTS {quote(self.table_id)} ({columns})")
+        self.warehouse.execute(f"CREATE TABLE IF NOT EXISTS {quote(self.table_id)} ({columns})")
         self._ready = True
 
     def record(self, entry: LedgerEntry) -> None:
@@ -85,7 +85,7 @@ class Ledger:
         names = [name for name, _ in COLUMNS]
         source = ", ".join(f"@{name} AS {name}" for name in names)
         updates = ", ".join(f"{name} = s.{name}" for name in names if name != "job_name")
-        self.warehouse.run(
+        self.warehouse.execute(
             f"MERGE {quote(self.table_id)} t USING (SELECT {source}) s ON t.job_name = s.job_name "
             f"WHEN MATCHED THEN UPDATE SET {updates} "
             f"WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) VALUES ({', '.join('s.' + n for n in names)})",

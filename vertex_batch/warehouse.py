@@ -51,8 +51,18 @@ class Warehouse:
         self.client = client
 
     def run(self, sql: str, params: Sequence[bigquery.ScalarQueryParameter] = ()) -> list[bigquery.Row]:
+        """Run a query and return its (small) result."""
         config = bigquery.QueryJobConfig(query_parameters=list(params)) if params else None
         return list(self.client.query(sql, job_config=config).result())
+
+    def execute(self, sql: str, params: Sequence[bigquery.ScalarQueryParameter] = ()) -> None:
+        """Run a statement (CREATE, INSERT, MERGE) and wait for it, reading none of the rows it wrote.
+
+        A CREATE TABLE AS SELECT job may name its new table as destination; iterating its result
+        would page through every row of that table (1M rows: minutes and gigabytes).
+        """
+        config = bigquery.QueryJobConfig(query_parameters=list(params)) if params else None
+        self.client.query(sql, job_config=config).result(max_results=1)
 
     def exists(self, table_id: str) -> bool:
         try:
@@ -133,12 +143,12 @@ class Warehouse:
         if rows <= per_job:
             table = f"{staged_prefix}_1"
             self.drop(table)
-            self.run(f"CREATE TABLE {quote(table)} AS {pending_sql}")
+            self.execute(f"CREATE TABLE {quote(table)} AS {pending_sql}")
             return [table]
         numbered = f"{staged_prefix}_all"
         self.drop(numbered)
         order = ", ".join([*key, "request_fingerprint"])
-        self.run(
+        self.execute(
             f"CREATE TABLE {quote(numbered)} AS SELECT *, ROW_NUMBER() OVER (ORDER BY {order}) AS _vertex_batch_row "
             f"FROM ({pending_sql})"
         )
@@ -146,7 +156,7 @@ class Warehouse:
         for index, start in enumerate(range(0, rows, per_job), start=1):
             table = f"{staged_prefix}_{index}"
             self.drop(table)
-            self.run(
+            self.execute(
                 f"CREATE TABLE {quote(table)} AS SELECT * EXCEPT (_vertex_batch_row) FROM {quote(numbered)} "
                 f"WHERE _vertex_batch_row BETWEEN {start + 1} AND {start + per_job}"
             )
@@ -164,7 +174,7 @@ class Warehouse:
         ]
         extras = "@job AS batch_job_name, @attempt AS batch_attempt, CURRENT_TIMESTAMP() AS landed_at"
         if not self.exists(landing_table):
-            self.run(
+            self.execute(
                 f"CREATE TABLE {quote(landing_table)} AS SELECT *, {extras} FROM {quote(output_table)}",
                 params,
             )
@@ -174,7 +184,7 @@ class Warehouse:
             extra_names = {name for name, _ in LANDING_EXTRA_COLUMNS}
             shared = [name for name in landing if name in output and name not in extra_names]
             cols = ", ".join(shared)
-            self.run(
+            self.execute(
                 f"INSERT INTO {quote(landing_table)} ({cols}, batch_job_name, batch_attempt, landed_at) "
                 f"SELECT {cols}, {extras} FROM {quote(output_table)}",
                 params,

@@ -1,5 +1,6 @@
 """The REST API: ``projects.locations.batchPredictionJobs`` (create, get, list, cancel, delete) under
-``/v1`` and ``/v1beta1``, operation polls, and ``/healthz``.
+``/v1`` and ``/v1beta1``, operation polls, online ``publishers/google/models/{model}:generateContent``
+(see ``online``), and ``/healthz``.
 
 Every error is a Google error body ``{"error": {"code", "message", "status"}}``. Enums are strings unless
 the query asks for ``enum-encoding=int`` (google-cloud-aiplatform sends ``$alt=json;enum-encoding=int``).
@@ -31,6 +32,7 @@ from vertex_batch.local.service.executor import CANCELED_ERROR, Executor
 from vertex_batch.local.service.faults import Faults
 from vertex_batch.local.service.filters import FilterError, parse_filter
 from vertex_batch.local.service.model_host import ModelHost
+from vertex_batch.local.service.online import generate_content, parse_model_ref
 from vertex_batch.local.service.resources import delete_operation_json, job_json
 from vertex_batch.local.service.store import (
     CANCELLED,
@@ -49,6 +51,7 @@ API_VERSIONS = ("v1", "v1beta1")
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 _JOBS = "/{version}/projects/{project}/locations/{location}/batchPredictionJobs"
+_MODEL = "/{version}/projects/{project}/locations/{location}/publishers/{publisher}/models/{model_ref}"
 
 
 def _int_enums(request: Request) -> bool:
@@ -57,6 +60,14 @@ def _int_enums(request: Request) -> bool:
 
 def _error(err: ApiError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.code)
+
+
+async def _json_body(request: Request) -> Any:
+    """The request body as JSON; a 400 when it is not."""
+    try:
+        return json.loads(await request.body() or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise bad_request(f"Invalid JSON payload received. {err}") from None
 
 
 class Service:
@@ -77,6 +88,10 @@ class Service:
         self.executor.stop()
         self.models.close()
         self.store.close()
+
+    def read_text(self, uri: str) -> str:
+        """A ``gs://`` text file (for ``fileData`` parts of online requests)."""
+        return self.executor.gcs().read_text(uri)
 
     def job(self, version: str, project: str, location: str, job_id: str) -> JobRecord:
         """The job a path names, or a 404."""
@@ -150,10 +165,7 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
     async def create(version: str, project: str, location: str, request: Request) -> JSONResponse:
         if version not in API_VERSIONS:
             raise not_found(f"API version {version} is not served; use v1 or v1beta1.")
-        try:
-            body = json.loads(await request.body() or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise bad_request(f"Invalid JSON payload received. {err}") from None
+        body = await _json_body(request)
         return await run_in_threadpool(_create, body, version, project, location, _int_enums(request))
 
     def _create(body: Any, version: str, project: str, location: str, int_enums: bool) -> JSONResponse:
@@ -233,6 +245,19 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
         )
         service.store.put_operation(operation_id, operation)
         return JSONResponse(operation)
+
+    @app.post(_MODEL)
+    async def online_predict(
+        version: str, project: str, location: str, publisher: str, model_ref: str, request: Request
+    ) -> JSONResponse:
+        if version not in API_VERSIONS:
+            raise not_found(f"API version {version} is not served; use v1 or v1beta1.")
+        parse_model_ref(publisher, model_ref, config, f"projects/{project}/locations/{location}")
+        body = await _json_body(request)
+        answer = await run_in_threadpool(
+            generate_content, body, config, service.models, service.faults, service.read_text
+        )
+        return JSONResponse(answer)
 
     @app.get("/{prefix}/{path:path}/operations/{operation_id}")
     def get_operation(prefix: str, path: str, operation_id: str) -> JSONResponse:

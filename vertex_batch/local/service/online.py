@@ -1,0 +1,78 @@
+"""Online prediction: ``publishers/google/models/{model}:generateContent``, one request, one answer.
+
+The request goes through the same mapping as a batch row (``vertex_batch.local.gemini``) and the same
+model backend, so an online answer and a batch answer to the same request agree. Refusals are Google
+error bodies: 400 ``INVALID_ARGUMENT`` for a bad request (e.g. ``Please use a valid role: user, model.``),
+404 ``NOT_FOUND`` for an unknown model or method. ``--fault-row-delay-s`` slows each call as it slows
+each batch row.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from vertex_batch.local import gemini
+from vertex_batch.local.backends import BackendRowError, Generation, generate_each
+from vertex_batch.local.service.config import ServiceConfig
+from vertex_batch.local.service.errors import ApiError, bad_request, not_found
+from vertex_batch.local.service.faults import Faults
+from vertex_batch.local.service.model_host import BackendUnavailable, ModelHost
+from vertex_batch.local.service.resources import rfc3339
+from vertex_batch.local.service.store import now_us
+
+#: Methods of a publisher model the service answers.
+METHODS = ("generateContent",)
+
+
+def parse_model_ref(publisher: str, model_ref: str, config: ServiceConfig, resource: str) -> str:
+    """The model id of ``{model}:{method}``; a 404 for another publisher, model or method."""
+    model, _, method = model_ref.partition(":")
+    if method not in METHODS:
+        raise not_found(
+            f"Unknown method {method or model_ref!r} on a publisher model; "
+            f"the local service answers {', '.join(METHODS)}."
+        )
+    model_id = model.split("@", 1)[0]
+    if publisher != "google" or model_id not in config.models:
+        raise not_found(
+            f"Publisher Model `{resource}/publishers/{publisher}/models/{model}` was not found or your "
+            "project does not have access to it. Please ensure you are using a valid model version."
+        )
+    return model_id
+
+
+def generate_content(
+    body: Any,
+    config: ServiceConfig,
+    models: ModelHost,
+    faults: Faults,
+    read_text_file: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """The ``GenerateContentResponse`` for one ``GenerateContentRequest``; raises ``ApiError``."""
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a GenerateContentRequest JSON object.")
+    try:
+        prompt = gemini.to_prompt(
+            body, default_max_tokens=config.default_max_output_tokens, read_text_file=read_text_file
+        )
+    except gemini.RowError as err:
+        raise ApiError(err.code, err.message, err.status) from None
+    try:
+        backend = models.get()
+    except BackendUnavailable as err:
+        raise ApiError(503, str(err), "UNAVAILABLE") from None
+    assert backend is not None
+    if faults.row_delay_s > 0:
+        time.sleep(faults.row_delay_s)
+    (result,) = generate_each(backend, [prompt])
+    if isinstance(result, BackendRowError):
+        raise bad_request(result.message)
+    assert isinstance(result, Generation)
+    return {
+        **gemini.to_response(result, backend.model_version),
+        "createTime": rfc3339(now_us()),
+        "responseId": secrets.token_urlsafe(12),
+    }
