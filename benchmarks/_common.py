@@ -33,10 +33,9 @@ if str(REPO) not in sys.path:
 from vertex_batch.connections import Connections  # noqa: E402
 from vertex_batch.dbt_graph import DbtProject  # noqa: E402
 from vertex_batch.job_client import JobSnapshot  # noqa: E402
-from vertex_batch.local.stack import LocalStack, StackConfig  # noqa: E402
+from vertex_batch.local.stack import LocalDataset, LocalStack, StackConfig  # noqa: E402
 from vertex_batch.progress import Progress  # noqa: E402
 from vertex_batch.runner import BuildOptions, BuildReport, Runner  # noqa: E402
-from vertex_batch.warehouse import Warehouse  # noqa: E402
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -48,27 +47,10 @@ signal.signal(signal.SIGTERM, _terminate)
 
 
 @dataclass
-class Bench:
+class Bench(LocalDataset):
     """A running stack, the dataset the benchmark writes to, and its temporary folder."""
 
-    stack: LocalStack
-    dataset: str
     workdir: Path
-
-    @property
-    def config(self) -> StackConfig:
-        return self.stack.config
-
-    @property
-    def connections(self) -> Connections:
-        return self.config.connections()
-
-    @property
-    def warehouse(self) -> Warehouse:
-        return Warehouse(self.connections.bigquery_client())
-
-    def table(self, name: str) -> str:
-        return f"{self.config.project}.{self.dataset}.{name}"
 
     def pids(self) -> dict[str, int]:
         """Process ids of the stack's servers (``bigquery``, ``gcs``, ``vertex``) from ``stack.json``."""

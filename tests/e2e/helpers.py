@@ -6,44 +6,18 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from vertex_batch.connections import Connections
-from vertex_batch.local.stack import LocalStack, StackConfig
-from vertex_batch.warehouse import Warehouse
+from vertex_batch.local.stack import LocalDataset, LocalStack, StackConfig
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT_FILES = ("dbt_project.yml", "macros", "models", "seeds", "profiles")
 
 
-@dataclass
-class Env:
-    """A running stack plus the dataset a test writes to."""
-
-    stack: LocalStack
-    dataset: str
-
-    @property
-    def config(self) -> StackConfig:
-        return self.stack.config
-
-    @property
-    def variables(self) -> dict[str, str]:
-        return self.config.client_env(self.dataset)
-
-    @property
-    def connections(self) -> Connections:
-        return self.config.connections()
-
-    @property
-    def warehouse(self) -> Warehouse:
-        return Warehouse(self.connections.bigquery_client())
-
-    def table(self, name: str) -> str:
-        return f"{self.config.project}.{self.dataset}.{name}"
+# A running stack plus the dataset a test writes to.
+Env = LocalDataset
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from vertex_batch.connections import Connections
+    from vertex_batch.warehouse import Warehouse
 
 HOST = "127.0.0.1"
 DEFAULT_STATE_DIR = Path(".state/local")
@@ -313,6 +314,37 @@ class LocalStack:
         pid = self._record().get("pids", {}).get(name)  # type: ignore[union-attr]
         if pid:
             stop_process_group(int(pid), 0)
+
+
+@dataclass
+class LocalDataset:
+    """One dataset on a running local stack: its clients and table names (for tests and benchmarks)."""
+
+    stack: LocalStack
+    dataset: str
+
+    @property
+    def config(self) -> StackConfig:
+        return self.stack.config
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """Environment that points dbt, the runner and the SDKs at this stack and dataset."""
+        return self.config.client_env(self.dataset)
+
+    @property
+    def connections(self) -> Connections:
+        return self.config.connections()
+
+    @property
+    def warehouse(self) -> Warehouse:
+        from vertex_batch.warehouse import Warehouse
+
+        return Warehouse(self.connections.bigquery_client())
+
+    def table(self, name: str) -> str:
+        """``project.dataset.name`` in this dataset."""
+        return f"{self.config.project}.{self.dataset}.{name}"
 
 
 def stop_process_group(pid: int, timeout: float) -> None:
