@@ -1,5 +1,9 @@
 """The runner's BigQuery work: find the rows still to answer, stage job inputs, land job outputs.
 
+A staged job input holds only what the job needs: the key columns, ``request`` and ``request_fingerprint``
+(derived by :mod:`vertex_batch.identity`); other request-model columns are joined back by the dbt flatten
+macros, so wide rows are never copied and column types a job refuses never block it.
+
 Every answer a job returns is appended to the request model's landing table ``<model>__batch_output``
 (the dbt package's ``batch_output`` macro reads it). A row is *settled* once it has a success or a
 permanent error for its key and request fingerprint; rows with only retryable failures are tried again,
@@ -15,13 +19,18 @@ from google.api_core import exceptions as core
 from google.cloud import bigquery
 
 from vertex_batch.errors import RequestTableError
+from vertex_batch.identity import FINGERPRINT_COLUMN, staged_columns_sql
 from vertex_batch.transient_errors import retryable_status_sql
 
 LANDING_SUFFIX = "__batch_output"
 # Output tokens assumed for a request without generationConfig.maxOutputTokens (cost estimates only).
 DEFAULT_OUTPUT_TOKENS = 512
-REQUIRED_COLUMNS = ("request", "request_fingerprint")
+REQUIRED_COLUMNS = ("request",)
 RESERVED_COLUMNS = ("response", "status", "processed_time")
+# Column types a batch job refuses in its BigQuery input (only key columns and `request` are staged).
+UNSTAGEABLE_TYPES = frozenset({"RECORD", "STRUCT", "RANGE", "DATETIME", "GEOGRAPHY"})
+# The model of a request model without meta.vertex_batch.model (BatchSettings' default).
+DEFAULT_MODEL = "gemini-2.5-flash"
 LANDING_EXTRA_COLUMNS = (
     ("batch_job_name", "STRING"),
     ("batch_attempt", "INT64"),
@@ -77,26 +86,47 @@ class Warehouse:
     def drop(self, table_id: str) -> None:
         self.client.delete_table(table_id, not_found_ok=True)
 
-    def check_request_table(self, table_id: str, key: Sequence[str]) -> None:
-        """Refuse a request table that lacks the key, ``request`` or ``request_fingerprint`` columns."""
+    def dataset_location(self, dataset_id: str) -> str | None:
+        """The location of ``project.dataset`` as BigQuery reports it (``US``, ``us-central1``), or None if missing."""
         try:
-            names = {field.name for field in self.columns(table_id)}
+            return self.client.get_dataset(dataset_id).location or None
+        except core.NotFound:
+            return None
+
+    def check_request_table(self, table_id: str, key: Sequence[str]) -> None:
+        """Refuse a request table that lacks the key or ``request`` columns, or whose key a job cannot take."""
+        try:
+            fields = {field.name: field for field in self.columns(table_id)}
         except core.NotFound as error:
-            raise RequestTableError(
-                f"request table {table_id} does not exist; build it with dbt first"
-            ) from error
-        missing = [column for column in (*key, *REQUIRED_COLUMNS) if column not in names]
+            raise RequestTableError(f"request table {table_id} does not exist; build it with dbt first") from error
+        missing = [column for column in (*key, *REQUIRED_COLUMNS) if column not in fields]
         if missing:
             raise RequestTableError(
-                f"request table {table_id} has no column {', '.join(missing)}: build `request` with "
-                "vertex_batch.gemini_request(...) and `request_fingerprint` with vertex_batch.request_fingerprint(...)"
+                f"request table {table_id} has no column {', '.join(missing)}: name the key columns in "
+                "meta.vertex_batch.key and build `request` with vertex_batch.gemini_request(...)"
             )
-        reserved = [column for column in RESERVED_COLUMNS if column in names]
+        reserved = [column for column in RESERVED_COLUMNS if column in fields]
         if reserved:
             raise RequestTableError(
                 f"request table {table_id} has column(s) {', '.join(reserved)}, "
                 "which batch output reserves; rename them"
             )
+        bad_keys = [
+            f"{name} ({fields[name].field_type})"
+            for name in key
+            if fields[name].field_type in UNSTAGEABLE_TYPES or fields[name].mode == "REPEATED"
+        ]
+        if bad_keys:
+            raise RequestTableError(
+                f"request table {table_id}: key column(s) {', '.join(bad_keys)} cannot go into a batch job; "
+                "use STRING, INT64, DATE or TIMESTAMP keys (e.g. CAST(... AS STRING))"
+            )
+
+    def requests_sql(
+        self, request_table: str, key: Sequence[str], model: str = DEFAULT_MODEL, params: dict | None = None
+    ) -> str:
+        """Every row of the request table as a job needs it: key columns, ``request``, ``request_fingerprint``."""
+        return f"SELECT {staged_columns_sql(key, model, params)} FROM {quote(request_table)}"
 
     def pending_sql(
         self,
@@ -105,18 +135,23 @@ class Warehouse:
         key: Sequence[str],
         max_attempts: int,
         retryable_only: bool = False,
+        *,
+        model: str = DEFAULT_MODEL,
+        params: dict | None = None,
     ) -> str:
-        """Rows of the request table whose key and fingerprint are not settled yet."""
+        """Rows of the request table (staged columns only) whose key and fingerprint are not settled yet."""
+        requests = self.requests_sql(request_table, key, model, params)
         if not self.exists(landing_table):
-            return f"SELECT * FROM {quote(request_table)}" + (" WHERE FALSE" if retryable_only else "")
-        join = ", ".join([*key, "request_fingerprint"])
+            return requests + (" WHERE FALSE" if retryable_only else "")
+        join = ", ".join([*key, FINGERPRINT_COLUMN])
         retryable = retryable_status_sql("status")
         still_open = f"(NOT a.settled AND a.retryable_failures < {int(max_attempts)})"
         where = still_open if retryable_only else f"a.settled IS NULL OR {still_open}"
         return (
-            f"WITH answered AS (SELECT {join}, LOGICAL_OR(NOT {retryable}) AS settled, "
+            f"WITH requests AS ({requests}), "
+            f"answered AS (SELECT {join}, LOGICAL_OR(NOT {retryable}) AS settled, "
             f"COUNTIF({retryable}) AS retryable_failures FROM {quote(landing_table)} GROUP BY {join}) "
-            f"SELECT r.* FROM {quote(request_table)} r LEFT JOIN answered a USING ({join}) WHERE {where}"
+            f"SELECT r.* FROM requests r LEFT JOIN answered a USING ({join}) WHERE {where}"
         )
 
     def summarize(self, pending_sql: str, key: Sequence[str]) -> PendingSummary:
@@ -136,9 +171,7 @@ class Warehouse:
             max_output_tokens=int(o or 0),
         )
 
-    def stage(
-        self, pending_sql: str, key: Sequence[str], staged_prefix: str, rows: int, per_job: int
-    ) -> list[str]:
+    def stage(self, pending_sql: str, key: Sequence[str], staged_prefix: str, rows: int, per_job: int) -> list[str]:
         """Write the pending rows into one input table per job of at most ``per_job`` rows."""
         if rows <= per_job:
             table = f"{staged_prefix}_1"

@@ -1,0 +1,268 @@
+"""Where a request model's batch job runs and how its rows get there: the location-aware IO plan.
+
+Vertex AI reads and writes BigQuery only in datasets of the job's own region, never in the ``US``/``EU``
+multi-regions where most dbt projects keep their data, and never through the ``global`` endpoint. Before
+anything is submitted the runner reads the dataset's location and the job region and picks a path:
+
+- ``bigquery``: the dataset is in the job's region; the job reads the staged table and writes its output there.
+- ``gcs``: otherwise; the staged rows are exported as JSONL to a bucket in a compatible location, the job reads
+  and writes there, and the predictions are loaded back into the dataset (export -> job -> load).
+
+The region comes from ``--location``, ``meta.vertex_batch.location``, the var ``vertex_batch_location`` or
+``$VERTEX_BATCH_LOCATION``, in that order; when none is set it is derived from the dataset location
+(``US`` -> ``us-central1``, ``EU`` -> ``europe-west4``, a region -> itself).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from vertex_batch.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from google.cloud import storage
+
+#: The region a job runs in when only the dataset location says where: the multi-region's usual Gemini region.
+REGION_FOR_MULTI_REGION = {"US": "us-central1", "EU": "europe-west4"}
+#: Region name prefixes inside each multi-region (a bucket or dataset there is compatible with those regions).
+MULTI_REGION_MEMBERS = {"US": ("us-",), "EU": ("europe-",)}
+GLOBAL = "global"
+VAR_LOCATION = "vertex_batch_location"
+VAR_GCS_PREFIX = "vertex_batch_gcs_prefix"
+VAR_MODEL = "vertex_batch_model"
+ENV_LOCATION = "VERTEX_BATCH_LOCATION"
+STAGING_FOLDER = "vertex-batch"
+
+IOPath = Literal["bigquery", "gcs"]
+
+
+def project_vars(project_dir: Path, cli_vars: str | None = None) -> dict[str, Any]:
+    """The root project's vars for this package (global ones, then those scoped to ``vertex_batch``), then ``--vars``.
+
+    The runner needs a few of them outside dbt (``vertex_batch_model``, ``vertex_batch_location``,
+    ``vertex_batch_gcs_prefix``); values that are Jinja (``{{ ... }}``) are left to dbt and skipped here.
+    """
+    import yaml
+
+    merged: dict[str, Any] = {}
+    config_file = project_dir / "dbt_project.yml"
+    config = yaml.safe_load(config_file.read_text()) if config_file.exists() else {}
+    declared = (config or {}).get("vars") or {}
+    merged.update({k: v for k, v in declared.items() if not isinstance(v, dict)})
+    merged.update(declared.get("vertex_batch") or {})
+    if cli_vars:
+        merged.update(yaml.safe_load(cli_vars) or {})
+    return {k: v for k, v in merged.items() if not (isinstance(v, str) and "{{" in v)}
+
+
+def is_multi_region(location: str) -> bool:
+    return location.upper() in MULTI_REGION_MEMBERS
+
+
+def region_for(dataset_location: str) -> str:
+    """The job region that suits a dataset location: ``US`` -> ``us-central1``, a region -> itself."""
+    return REGION_FOR_MULTI_REGION.get(dataset_location.upper(), dataset_location.lower())
+
+
+def contains(location: str, region: str) -> bool:
+    """Whether data in ``location`` (a region or a multi-region) may be used with a job in ``region``."""
+    upper = location.upper()
+    if upper in MULTI_REGION_MEMBERS:
+        return region.lower().startswith(MULTI_REGION_MEMBERS[upper])
+    return location.lower() == region.lower()
+
+
+@dataclass(frozen=True)
+class Region:
+    """A job region and the setting it came from (for the progress output)."""
+
+    name: str
+    source: str
+
+
+def job_region(
+    dataset_location: str,
+    option: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+    project_vars: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Region:
+    """The region of a request model's jobs: the first setting given, else derived from the dataset location."""
+    candidates = (
+        (option, "--location"),
+        ((meta or {}).get("location"), "meta.vertex_batch.location"),
+        ((project_vars or {}).get(VAR_LOCATION), f"var {VAR_LOCATION}"),
+        ((env or {}).get(ENV_LOCATION), f"${ENV_LOCATION}"),
+    )
+    for value, source in candidates:
+        if value:
+            return Region(str(value).strip().lower(), source)
+    return Region(region_for(dataset_location), f"derived from dataset location {dataset_location}")
+
+
+@dataclass(frozen=True)
+class IOPlan:
+    """How one request model's rows reach its jobs and how the answers come back."""
+
+    path: IOPath
+    region: Region
+    dataset: str
+    dataset_location: str
+    gcs_prefix: str | None = None
+    bucket_location: str | None = None
+    reason: str = ""
+
+    @property
+    def bucket(self) -> str | None:
+        return self.gcs_prefix.removeprefix("gs://").split("/", 1)[0] if self.gcs_prefix else None
+
+    def describe(self) -> str:
+        """One line for the progress output and ``--dry-run``."""
+        where = f"job region {self.region.name} ({self.region.source})"
+        if self.path == "bigquery":
+            return f"BigQuery IO in {self.dataset} ({self.dataset_location}); {where}"
+        bucket = f" ({self.bucket_location})" if self.bucket_location else ""
+        return (
+            f"GCS JSONL via {self.gcs_prefix}{bucket}: export from {self.dataset} ({self.dataset_location}) "
+            f"-> job -> load back; {where}; {self.reason}"
+        )
+
+
+def default_gcs_prefix(project: str, region: str) -> str:
+    """The staging folder when none is configured: ``gs://<project>-vb-<region>/vertex-batch``."""
+    return f"gs://{project}-vb-{region}/{STAGING_FOLDER}"
+
+
+def choose_plan(
+    *,
+    dataset: str,
+    dataset_location: str,
+    region: Region,
+    requested_input: str = "bigquery",
+    gcs_prefix: str | None = None,
+) -> IOPlan:
+    """Pick the IO path for a dataset location and a job region; raises ``ConfigurationError`` when none works."""
+    if region.name == GLOBAL:
+        raise ConfigurationError(
+            f"job region 'global' ({region.source}): the global endpoint is not supported for batch jobs; "
+            f"set --location to a region such as {region_for(dataset_location)}"
+        )
+    project = dataset.split(".", 1)[0]
+    prefix = gcs_prefix or default_gcs_prefix(project, region.name)
+    if requested_input == "gcs":
+        return IOPlan("gcs", region, dataset, dataset_location, prefix, reason="meta.vertex_batch.input is 'gcs'")
+    if dataset_location.lower() == region.name:
+        return IOPlan("bigquery", region, dataset, dataset_location)
+    if not contains(dataset_location, region.name):
+        suggested = region_for(dataset_location)
+        raise ConfigurationError(
+            f"{dataset} is in {dataset_location} but the job region is {region.name} ({region.source}): batch jobs "
+            f"read and write BigQuery only in their own region and {dataset_location} data cannot be staged "
+            f"there; run the jobs in {suggested} (--location {suggested})"
+        )
+    reason = f"batch jobs cannot use BigQuery datasets in the {dataset_location.upper()} multi-region"
+    return IOPlan("gcs", region, dataset, dataset_location, prefix, reason=reason)
+
+
+def check_same_location(request_dataset: str, request_location: str, work_dataset: str, work_location: str) -> None:
+    """BigQuery cannot read and write in different locations: the work dataset must sit with the request table."""
+    if request_location.upper() != work_location.upper():
+        raise ConfigurationError(
+            f"destination dataset {work_dataset} is in {work_location} but the request table's dataset "
+            f"{request_dataset} is in {request_location}; BigQuery cannot read and write in different "
+            f"locations: use a destination_dataset in {request_location}"
+        )
+
+
+def prepare_bucket(client: storage.Client, plan: IOPlan, *, create: bool) -> IOPlan:
+    """Check (and, for the default staging bucket, create) the bucket of a ``gcs`` plan; return it with its location.
+
+    The bucket must be in the job's region or in the multi-region that holds it and the dataset. Creation
+    goes through the official client; when it is not allowed the error names what to create.
+    """
+    from google.api_core import exceptions as core
+
+    if plan.path != "gcs" or plan.bucket is None:
+        return plan
+    name, region = plan.bucket, plan.region.name
+    make = f"gcloud storage buckets create gs://{name} --location={region}"
+    try:
+        bucket = client.lookup_bucket(name)
+    except core.Forbidden:
+        return plan  # cannot read its metadata; the job itself will say if the bucket is unusable
+    if bucket is None:
+        if not create:
+            raise ConfigurationError(
+                f"staging bucket gs://{name} does not exist: create it with `{make}` "
+                f"(or set meta.vertex_batch.gcs_prefix / var {VAR_GCS_PREFIX} to a bucket in {region})"
+            )
+        try:
+            bucket = client.create_bucket(name, location=region)
+        except (core.Forbidden, core.Conflict) as error:
+            raise ConfigurationError(
+                f"could not create staging bucket gs://{name} ({type(error).__name__}): create it with "
+                f"`{make}` or set meta.vertex_batch.gcs_prefix / var {VAR_GCS_PREFIX} to a bucket in {region}"
+            ) from error
+    location = str(bucket.location or region).upper()
+    usable_by_job = contains(location, region)
+    colocated = location == plan.dataset_location.upper() or contains(plan.dataset_location, location)
+    if not (usable_by_job and colocated):
+        raise ConfigurationError(
+            f"staging bucket gs://{name} is in {location}, not usable by jobs in {region} with data in "
+            f"{plan.dataset_location}: use a bucket in {region.upper()} (`{make}`)"
+        )
+    return IOPlan(plan.path, plan.region, plan.dataset, plan.dataset_location, plan.gcs_prefix, location, plan.reason)
+
+
+# --- production's location errors, as one line with the fix ---------------------------------------------
+_LOCATION_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"Dataset (?P<dataset>[\w.:-]+) was not found in location (?P<location>[\w-]+)", re.I),
+        "dataset {dataset} is not in {location}: batch jobs read and write BigQuery only in their own region; "
+        "let vertex-batch route through GCS (drop --location/meta.vertex_batch.location) or use a dataset in "
+        "{location}",
+    ),
+    (
+        re.compile(
+            r"Cannot read and write in different locations: source: (?P<source>[\w-]+), destination: (?P<dest>[\w-]+)",
+            re.I,
+        ),
+        "BigQuery cannot read in {source} and write in {dest}: keep the request model and "
+        "meta.vertex_batch.destination_dataset in the same location",
+    ),
+    (
+        re.compile(r"multi-region|multiregion", re.I),
+        "batch jobs cannot use BigQuery datasets in the US/EU multi-regions: let vertex-batch route through "
+        "GCS (the default) or set meta.vertex_batch.destination_dataset to a dataset in the job's region",
+    ),
+    (
+        re.compile(r"global (endpoint|location)|locations/global", re.I),
+        "the global endpoint is not supported for batch jobs with BigQuery: set --location to a region "
+        "such as us-central1",
+    ),
+    (
+        re.compile(r"Failed to get GCS bucket location for (?P<bucket>[\w.-]+)", re.I),
+        "the job could not use bucket {bucket}: create it in the job's region "
+        "(`gcloud storage buckets create gs://{bucket} --location=REGION`) and let the Vertex AI Service Agent "
+        "(service-PROJECT_NUMBER@gcp-sa-aiplatform.iam.gserviceaccount.com) read and write it "
+        "(roles/storage.objectAdmin); `vertex-batch doctor` checks both",
+    ),
+    (
+        re.compile(r"Failed to get BigQuery dataset location for (?P<dataset>[\w.:-]+)", re.I),
+        "the job could not read dataset {dataset}: check that it exists in the job's region and that the "
+        "Vertex AI Service Agent may use it (roles/bigquery.dataEditor); `vertex-batch doctor` checks both",
+    ),
+)
+
+
+def location_hint(message: str) -> str | None:
+    """Production's location error in ``message`` as one line with the fix, or None if it is not one."""
+    for pattern, template in _LOCATION_ERRORS:
+        match = pattern.search(message or "")
+        if match:
+            return template.format(**match.groupdict())
+    return None
