@@ -65,7 +65,7 @@ def test_first_run_answers_every_row_and_flattens(demo, fake_stack, monkeypatch)
     (model,) = report["models"]
     assert model["submitted_rows"] == DEMO_ROWS
     assert (model["successful_rows"], model["failed_rows"]) == (DEMO_ROWS - 1, 1)
-    assert [job["state"] for job in report["jobs"]] == ["PARTIALLY_SUCCEEDED"]
+    assert [job["state"] for job in report["jobs"]] == ["SUCCEEDED"]
 
     rows = env.warehouse.run(
         f"SELECT review_id, response_text, finish_reason, prompt_tokens, total_tokens, model_version, "
@@ -91,7 +91,7 @@ def test_first_run_answers_every_row_and_flattens(demo, fake_stack, monkeypatch)
     assert (landing["n"], landing["keys"]) == (DEMO_ROWS, DEMO_ROWS)
     ledger = env.warehouse.run(f"SELECT state, rows_submitted, landed FROM `{env.table('vertex_batch_jobs')}`")
     assert [(r["state"], r["rows_submitted"], r["landed"]) for r in ledger] == [
-        ("PARTIALLY_SUCCEEDED", DEMO_ROWS, True)
+        ("SUCCEEDED", DEMO_ROWS, True)
     ]
 
 
@@ -188,7 +188,7 @@ def test_status_and_cancel_read_the_ledger(demo, fake_stack, monkeypatch, capsys
     status = json.loads(capsys.readouterr().out)
     assert status["run_id"] == report["run_id"]
     assert [(job["state"], job["rows"], job["landed"]) for job in status["jobs"]] == [
-        ("PARTIALLY_SUCCEEDED", DEMO_ROWS, True)
+        ("SUCCEEDED", DEMO_ROWS, True)
     ]
     assert main(["cancel", *dbt_args, "--run", report["run_id"]]) == 0
     assert "nothing to cancel" in capsys.readouterr().out

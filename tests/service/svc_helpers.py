@@ -21,13 +21,8 @@ PROJECT = "local-project"
 PROJECT_NUMBER = "100000000001"
 LOCATION = "us-central1"
 PARENT = f"projects/{PROJECT}/locations/{LOCATION}"
-TERMINAL = {
-    "JOB_STATE_SUCCEEDED",
-    "JOB_STATE_PARTIALLY_SUCCEEDED",
-    "JOB_STATE_FAILED",
-    "JOB_STATE_CANCELLED",
-    "JOB_STATE_EXPIRED",
-}
+#: The states the documented polling loop stops on (PAUSED never happens locally).
+TERMINAL = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_PAUSED"}
 BAD_ROLE_STATUS = (
     'Bad Request: {"error": {"code": 400, "message": "Please use a valid role: user, model.", '
     '"status": "INVALID_ARGUMENT"}}'
@@ -175,9 +170,7 @@ def bq_body(input_uri: str, output_uri: str, name: str = "job", **extra: Any) ->
     }
 
 
-def gcs_body(
-    input_uri: str | list[str], output_prefix: str, name: str = "job", **extra: Any
-) -> dict[str, Any]:
+def gcs_body(input_uri: str | list[str], output_prefix: str, name: str = "job", **extra: Any) -> dict[str, Any]:
     return {
         "displayName": name,
         "model": "publishers/google/models/gemini-2.5-flash",

@@ -19,9 +19,7 @@ from svc_helpers import (
 )
 
 
-def test_wildcards_echoed_keys_and_output_lines(
-    service: ServiceProcess, gcs: storage.Client, bucket: str
-) -> None:
+def test_wildcards_echoed_keys_and_output_lines(service: ServiceProcess, gcs: storage.Client, bucket: str) -> None:
     folder = unique("wild")
     upload_jsonl(gcs, bucket, f"{folder}/a.jsonl", [{"id": 1, "request": request_for("one"), "tag": "x"}])
     upload_jsonl(gcs, bucket, f"{folder}/b.jsonl", [{"request": request_for("two"), "id": 2}, ""])
@@ -50,9 +48,7 @@ def test_malformed_jsonl_fails_with_code_3(service: ServiceProcess, gcs: storage
     assert job["state"] == "JOB_STATE_FAILED" and "request" in job["error"]["message"]
 
 
-def test_text_file_parts_are_read_from_storage(
-    service: ServiceProcess, gcs: storage.Client, bucket: str
-) -> None:
+def test_text_file_parts_are_read_from_storage(service: ServiceProcess, gcs: storage.Client, bucket: str) -> None:
     folder = unique("text")
     gcs.bucket(bucket).blob(f"{folder}/doc.txt").upload_from_string("The local stack is fast.")
     part = {"fileData": {"fileUri": f"gs://{bucket}/{folder}/doc.txt", "mimeType": "text/plain"}}
@@ -63,7 +59,7 @@ def test_text_file_parts_are_read_from_storage(
     ]
     uri = upload_jsonl(gcs, bucket, f"{folder}/in.jsonl", lines)
     job = service.run(gcs_body(uri, f"gs://{bucket}/{folder}/out"))
-    assert job["state"] == "JOB_STATE_PARTIALLY_SUCCEEDED"
+    assert job["state"] == "JOB_STATE_SUCCEEDED"
     ok, bad = gcs_output_lines(gcs, job)
     assert ok["status"] == "" and ok["response"]["usageMetadata"]["promptTokenCount"] > 1
     assert bad["status"].startswith("Bad Request: ") and "Cannot read the file" in bad["status"]
@@ -84,7 +80,7 @@ def test_jsonl_input_to_bigquery_output(
         "bigqueryDestination": {"outputUri": f"bq://{PROJECT}.{dataset}"},
     }
     job = service.run(body)
-    assert job["state"] == "JOB_STATE_PARTIALLY_SUCCEEDED"
+    assert job["state"] == "JOB_STATE_SUCCEEDED"
     rows = output_rows(bq, job)
     assert [(row["key"], row["n"], row["status"] == "") for row in rows] == [
         ("k1", 1, True),

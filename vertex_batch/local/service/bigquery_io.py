@@ -21,7 +21,7 @@ from google.api_core.exceptions import Conflict, NotFound
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
-from vertex_batch.local.service.errors import DestinationError, InputError
+from vertex_batch.local.service.errors import DestinationError, InputError, dataset_missing
 
 #: Column types BigQuery batch input refuses.
 UNSUPPORTED_TYPES = frozenset({"RECORD", "STRUCT", "RANGE", "DATETIME", "GEOGRAPHY"})
@@ -124,8 +124,7 @@ class BigQueryIO:
         for reserved in RESERVED_COLUMNS:
             if reserved in lowered:
                 raise InputError(
-                    f"The input table {uri} has a column named {reserved}, which the output reserves; "
-                    "rename it."
+                    f"The input table {uri} has a column named {reserved}, which the output reserves; rename it."
                 )
         for field in schema:
             kind = "ARRAY" if field.mode == "REPEATED" else field.field_type
@@ -144,16 +143,11 @@ class BigQueryIO:
 
     # -- output --------------------------------------------------------------------------------
     def check_destination(self, uri: str) -> None:
-        """Refuse a destination table that exists, or whose dataset does not (a 400 at create)."""
+        """Refuse a destination table that already exists (a 400 at create). A missing dataset is not
+        refused here: the job fails with code 9 when it runs."""
         table = parse_uri(uri)
         if not table.table:
             return
-        try:
-            self.client.get_dataset(f"{table.project}.{table.dataset}")
-        except NotFound:
-            raise DestinationError(
-                f"The output dataset bq://{table.project}.{table.dataset} does not exist."
-            ) from None
         try:
             self.client.get_table(table.table_id)
         except NotFound:
@@ -173,14 +167,30 @@ class BigQueryIO:
         model = re.sub(r"[^A-Za-z0-9_]", "_", model_id)
         return TableUri(table.project, f"prediction_{model}_{stamp}", "predictions")
 
-    def create_output(self, table: TableUri, columns: list[dict[str, str]]) -> bool:
-        """Create the output table (and its dataset when missing); ``False`` if the table already exists."""
-        self.client.create_dataset(f"{table.project}.{table.dataset}", exists_ok=True)
+    def create_output(
+        self, table: TableUri, columns: list[dict[str, str]], *, new_dataset_location: str | None = None
+    ) -> bool:
+        """Create the output table; ``False`` if it already exists. With ``new_dataset_location`` (a
+        ``bq://project`` destination) its dataset is created there; otherwise the dataset must exist."""
+        dataset_id = f"{table.project}.{table.dataset}"
+        if new_dataset_location:
+            dataset = bigquery.Dataset(dataset_id)
+            dataset.location = new_dataset_location
+            self.client.create_dataset(dataset, exists_ok=True)
+        else:
+            self.dataset_location(table.project, str(table.dataset))
         try:
             self.client.create_table(bigquery.Table(table.table_id, schema=self.output_schema(columns)))
         except Conflict:
             return False
         return True
+
+    def dataset_location(self, project: str, dataset: str) -> str:
+        """The location of a dataset; raises ``DestinationError`` (code 9) when it does not exist."""
+        try:
+            return str(self.client.get_dataset(f"{project}.{dataset}").location or "")
+        except NotFound:
+            raise dataset_missing(project, dataset) from None
 
     @staticmethod
     def output_schema(columns: list[dict[str, str]]) -> list[bigquery.SchemaField]:
@@ -189,9 +199,7 @@ class BigQueryIO:
 
     def output_counts(self, table: TableUri) -> tuple[int, int]:
         """``(rows, successful rows)`` already in an output table."""
-        rows = self.client.query(
-            f"SELECT COUNT(*) AS n, COUNTIF(status = '') AS ok FROM `{table.table_id}`"
-        ).result()
+        rows = self.client.query(f"SELECT COUNT(*) AS n, COUNTIF(status = '') AS ok FROM `{table.table_id}`").result()
         row = next(iter(rows))
         return int(row["n"] or 0), int(row["ok"] or 0)
 

@@ -176,6 +176,7 @@ def build_job(
     input_config, output_config = _input_config(body), _output_config(body)
     labels = _labels(body)
 
+    # A missing bucket or dataset is not refused here: the job fails later with code 9, as on Vertex AI.
     bq_dest = output_config.get("bigqueryDestination")
     if bq_dest:
         try:
@@ -184,14 +185,6 @@ def build_job(
             raise bad_request(str(err)) from None
         except Exception as err:
             raise _unavailable("BigQuery", err) from None
-    else:
-        bucket = gcs_io.parse_uri(output_config["gcsDestination"]["outputUriPrefix"]).bucket
-        try:
-            exists = gcs().bucket_exists(bucket)
-        except Exception as err:
-            raise _unavailable("Cloud Storage", err) from None
-        if not exists:
-            raise bad_request(f"The output bucket gs://{bucket} does not exist.")
 
     count = _count_requests(input_config, bigquery, gcs)
     if count is not None and count > config.max_requests_per_job:

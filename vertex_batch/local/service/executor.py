@@ -1,20 +1,27 @@
 """Runs batch jobs on a pool of worker threads (``--workers`` jobs at once).
 
 A job goes PENDING → RUNNING → a terminal state. When it starts, its input is copied to a snapshot; its
-rows then go through the model backend in batches of ``model_batch_size`` and are written in order, in
-chunks, each chunk one atomic write. A restarted service resumes a RUNNING job after the rows already in
-its output, so every input row appears in the output exactly once.
+rows then go through the model backend in batches of ``model_batch_size`` and are written in chunks, each
+chunk one atomic write, its rows shuffled (Vertex AI returns rows in no particular order; the service's
+``keep_input_order`` setting keeps input order for debugging). A restarted service resumes a RUNNING job
+after the rows already in its output, so every input row appears in the output exactly once.
 
-Terminal states:
-- SUCCEEDED: every row was answered (``status`` ``""``).
-- PARTIALLY_SUCCEEDED: at least one row failed (its ``status`` holds the error), including the case where
-  every row failed; the output is complete and readable either way. One bad row never fails a job.
-- FAILED: the input could not be imported (``error.code`` 3, ``Failed to import data. …``), the output
-  destination could not be used (code 9) or the service itself failed (code 13); no rows were answered.
+Terminal states, as Vertex AI ends Gemini batch jobs:
+- SUCCEEDED: every row was processed. Rows that failed carry their error in ``status`` and are counted
+  in ``completionStats.failedCount``; a job whose rows all failed still SUCCEEDS. One bad row never
+  fails a job.
+- FAILED: a job-level failure, no rows answered: the input could not be imported (``error.code`` 3,
+  ``Failed to import data. …``), a bucket or dataset is missing (code 9), access was denied (code 7),
+  or the service itself failed (code 13).
 - CANCELLED: cancelled by the user (``error`` ``{"code": 1, "message": "CANCELED"}``); rows completed
-  before the cancel are kept in the output.
-- EXPIRED: queued longer than ``queue_timeout_s`` or running longer than ``run_timeout_s`` (code 4);
-  completed rows are kept.
+  before the cancel are kept in the output and counted in ``completionStats``.
+- Time limits end FAILED with code 4 (DEADLINE_EXCEEDED): a job queued longer than ``queue_timeout_s``
+  (Vertex: 72 h) or running longer than ``run_timeout_s`` (Vertex: 24 h). Vertex documents that such jobs
+  stop and keep their completed rows, but not the state they end in; its EXPIRED state is not one that
+  the official clients treat as finished (aiplatform ``_JOB_COMPLETE_STATES``, vertexai ``has_ended``,
+  google-genai ``JOB_STATES_ENDED_VERTEX``), so their waits would never return. FAILED is finished for
+  all of them; the completed rows stay in the output and in ``completionStats`` (``incompleteCount``
+  counts the rest).
 """
 
 from __future__ import annotations
@@ -28,12 +35,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from google.api_core.exceptions import Forbidden
+
 from vertex_batch.local import gemini
 from vertex_batch.local.backends import BackendRowError, Generation, ModelBackend, generate_each
 from vertex_batch.local.service import snapshot
 from vertex_batch.local.service.bigquery_io import BigQueryIO
 from vertex_batch.local.service.config import ServiceConfig
-from vertex_batch.local.service.errors import DestinationError, InputError
+from vertex_batch.local.service.errors import AccessDenied, InputError, JobFailure
 from vertex_batch.local.service.faults import Faults
 from vertex_batch.local.service.gcs_io import GcsIO
 from vertex_batch.local.service.model_host import BackendUnavailable, ModelHost
@@ -41,9 +50,7 @@ from vertex_batch.local.service.outputs import Output, plan_output
 from vertex_batch.local.service.store import (
     CANCELLED,
     CANCELLING,
-    EXPIRED,
     FAILED,
-    PARTIALLY_SUCCEEDED,
     PENDING,
     RUNNING,
     SUCCEEDED,
@@ -55,6 +62,8 @@ from vertex_batch.local.service.store import (
 log = logging.getLogger(__name__)
 
 CANCELED_ERROR = {"code": 1, "message": "CANCELED"}
+#: ``google.rpc.Code`` DEADLINE_EXCEEDED: the job hit a time limit.
+DEADLINE_EXCEEDED = 4
 WRITE_ATTEMPTS = 5
 #: Rows written at once at most (unless the output needs bigger chunks to stay linear).
 MAX_CHUNK_ROWS = 5000
@@ -151,10 +160,10 @@ class Executor:
                 self.store.update(
                     job.id,
                     only_from=[PENDING],
-                    state=EXPIRED,
+                    state=FAILED,
                     end_us=stamp,
                     error={
-                        "code": 4,
+                        "code": DEADLINE_EXCEEDED,
                         "message": f"The job waited in the queue for more than "
                         f"{self.config.queue_timeout_s:g} s and expired before it started.",
                     },
@@ -181,10 +190,10 @@ class Executor:
             self._execute(job)
         except _Stopped:
             log.info("job %s paused for shutdown; it resumes after a restart", job_id)
-        except InputError as err:
-            self._finish(job_id, FAILED, error={"code": 3, "message": f"Failed to import data. {err}"})
-        except DestinationError as err:
-            self._finish(job_id, FAILED, error={"code": 9, "message": str(err)})
+        except JobFailure as err:
+            self._finish(job_id, FAILED, error=err.error)
+        except Forbidden as err:
+            self._finish(job_id, FAILED, error=AccessDenied(f"Permission denied: {err.message}").error)
         except BackendUnavailable as err:
             self._finish(job_id, FAILED, error={"code": 13, "message": str(err)})
         except Exception as err:
@@ -220,9 +229,7 @@ class Executor:
             return snapshot.write(self.config.state_dir, job.id, io.read_rows(uri, columns), columns)
         rows = list(self.gcs().read_rows(input_config["gcsSource"]["uris"]))
         if rows and not any("request" in row for row in rows):
-            raise InputError(
-                'None of the input lines has a request field: each line must be {"request": {...}}.'
-            )
+            raise InputError('None of the input lines has a request field: each line must be {"request": {...}}.')
         return snapshot.write(self.config.state_dir, job.id, rows, GcsIO.infer_columns(rows))
 
     def _interruption(self, job: JobRecord) -> str | None:
@@ -272,24 +279,24 @@ class Executor:
         failed = done - ok
         if reason == "stop":
             raise _Stopped
+        incomplete = max(snap.count - done, 0)
         if reason == "cancel":
-            self._finish(job.id, CANCELLED, error=CANCELED_ERROR, successful=ok, failed=failed)
+            self._finish(job.id, CANCELLED, error=CANCELED_ERROR, successful=ok, failed=failed, incomplete=incomplete)
         elif reason == "expire":
             self._finish(
                 job.id,
-                EXPIRED,
+                FAILED,
                 successful=ok,
                 failed=failed,
-                incomplete=max(snap.count - done, 0),
+                incomplete=incomplete,
                 error={
-                    "code": 4,
-                    "message": f"The job ran for more than {self.config.run_timeout_s:g} s and expired; "
+                    "code": DEADLINE_EXCEEDED,
+                    "message": f"The job ran for more than {self.config.run_timeout_s:g} s and was stopped; "
                     f"{done} of {snap.count} rows were completed and kept.",
                 },
             )
         else:
-            state = SUCCEEDED if failed == 0 else PARTIALLY_SUCCEEDED
-            self._finish(job.id, state, successful=ok, failed=failed, incomplete=0)
+            self._finish(job.id, SUCCEEDED, successful=ok, failed=failed, incomplete=0)
 
     def _should_write(self, pending: int, min_chunk: int, since_write: float, write_cost: float) -> bool:
         """Write a chunk when it is big enough and writing would not dominate the run (a fast backend
@@ -311,9 +318,7 @@ class Executor:
             except Exception:
                 if attempt == WRITE_ATTEMPTS:
                     raise
-                log.warning(
-                    "writing %d rows of job %s failed (attempt %d)", len(rows), job.id, attempt, exc_info=True
-                )
+                log.warning("writing %d rows of job %s failed (attempt %d)", len(rows), job.id, attempt, exc_info=True)
                 time.sleep(0.5 * 2**attempt)
                 written, _ = output.open(False)
                 if written >= done + len(rows):
@@ -378,8 +383,6 @@ class Executor:
         return rows, len(responses)
 
 
-def _batched(
-    rows: Iterator[tuple[int, dict[str, Any]]], size: int
-) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+def _batched(rows: Iterator[tuple[int, dict[str, Any]]], size: int) -> Iterator[list[tuple[int, dict[str, Any]]]]:
     while batch := list(itertools.islice(rows, size)):
         yield batch

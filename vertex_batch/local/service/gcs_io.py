@@ -18,7 +18,7 @@ from google.api_core.exceptions import NotFound
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from vertex_batch.local.service.errors import InputError
+from vertex_batch.local.service.errors import InputError, JobFailure, bucket_missing
 
 MAX_TEXT_FILE_BYTES = 1_000_000
 #: Keys of an output line that an input line's own keys may not overwrite.
@@ -83,13 +83,19 @@ class GcsIO:
 
     # -- input ---------------------------------------------------------------------------------
     def expand(self, uris: list[str]) -> list[GcsPath]:
-        """The objects the URIs name, wildcards expanded; raises ``InputError`` if one matches nothing."""
+        """The objects the URIs name, wildcards expanded; raises ``InputError`` if one matches nothing and
+        ``DestinationError`` (code 9) if a bucket does not exist."""
         found: list[GcsPath] = []
+        paths = []
         for uri in uris:
             try:
-                path = parse_uri(uri)
+                paths.append(parse_uri(uri))
             except ValueError as err:
                 raise InputError(str(err)) from None
+        for bucket in dict.fromkeys(path.bucket for path in paths):
+            if not self.bucket_exists(bucket):
+                raise bucket_missing(bucket)
+        for uri, path in zip(uris, paths, strict=True):
             if not any(ch in path.name for ch in "*?"):
                 found.append(path)
                 continue
@@ -102,7 +108,7 @@ class GcsIO:
                     if regex.fullmatch(blob.name)
                 )
             except NotFound:
-                raise InputError(f"The bucket gs://{path.bucket} does not exist.") from None
+                raise bucket_missing(path.bucket) from None
             if not names:
                 raise InputError(f"No files match {uri}.")
             found.extend(GcsPath(path.bucket, name) for name in names)
@@ -123,7 +129,7 @@ class GcsIO:
         """Non-blank lines in the input files, or ``None`` when they cannot be read."""
         try:
             return sum(1 for path in self.expand(uris) for line in self._lines(path) if line.strip())
-        except InputError:
+        except JobFailure:
             return None
 
     def read_rows(self, uris: list[str]) -> Iterator[dict[str, Any]]:

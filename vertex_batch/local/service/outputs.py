@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from vertex_batch.local.service import bigquery_io, gcs_io
 from vertex_batch.local.service.bigquery_io import BigQueryIO, TableUri
-from vertex_batch.local.service.errors import DestinationError
+from vertex_batch.local.service.errors import DestinationError, bucket_missing
 from vertex_batch.local.service.gcs_io import GcsIO, GcsPath
 from vertex_batch.local.service.resources import rfc3339
 from vertex_batch.local.service.store import JobRecord
@@ -23,9 +23,7 @@ class Output(Protocol):
         """Create the destination if needed; ``(rows already written, of which successful)``."""
         ...
 
-    def row(
-        self, source: dict[str, Any], response: dict[str, Any], status: str, at: datetime
-    ) -> dict[str, Any]:
+    def row(self, source: dict[str, Any], response: dict[str, Any], status: str, at: datetime) -> dict[str, Any]:
         """The output row for one input row."""
         ...
 
@@ -41,24 +39,29 @@ class Output(Protocol):
 class BigQueryOutput:
     """Output rows appended to a table by load jobs."""
 
-    def __init__(self, io: BigQueryIO, table: TableUri, columns: list[dict[str, str]]) -> None:
+    def __init__(
+        self,
+        io: BigQueryIO,
+        table: TableUri,
+        columns: list[dict[str, str]],
+        new_dataset_location: str | None = None,
+    ) -> None:
         self.io = io
         self.table = table
         self.columns = columns
+        self.new_dataset_location = new_dataset_location
         self.info = {
             "bigqueryOutputDataset": f"bq://{table.project}.{table.dataset}",
             "bigqueryOutputTable": str(table.table),
         }
 
     def open(self, first_time: bool) -> tuple[int, int]:
-        created = self.io.create_output(self.table, self.columns)
+        created = self.io.create_output(self.table, self.columns, new_dataset_location=self.new_dataset_location)
         if first_time and not created:
-            raise DestinationError(f"The output table bq://{self.table.table_id} already exists.")
+            raise DestinationError(f"The output table bq://{self.table.table_id} already exists.", code=6)
         return (0, 0) if created else self.io.output_counts(self.table)
 
-    def row(
-        self, source: dict[str, Any], response: dict[str, Any], status: str, at: datetime
-    ) -> dict[str, Any]:
+    def row(self, source: dict[str, Any], response: dict[str, Any], status: str, at: datetime) -> dict[str, Any]:
         values = {column["name"]: source.get(column["name"]) for column in self.columns}
         return {**values, "response": response, "status": status, "processed_time": at.isoformat()}
 
@@ -80,12 +83,10 @@ class GcsOutput:
 
     def open(self, first_time: bool) -> tuple[int, int]:
         if not self.io.bucket_exists(self.directory.bucket):
-            raise DestinationError(f"The output bucket gs://{self.directory.bucket} does not exist.")
+            raise bucket_missing(self.directory.bucket)
         return self.io.output_counts(self.directory)
 
-    def row(
-        self, source: dict[str, Any], response: dict[str, Any], status: str, at: datetime
-    ) -> dict[str, Any]:
+    def row(self, source: dict[str, Any], response: dict[str, Any], status: str, at: datetime) -> dict[str, Any]:
         stamp = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+00:00"
         echoed = {key: value for key, value in source.items() if key not in gcs_io.OUTPUT_KEYS}
         return {
@@ -116,6 +117,7 @@ def plan_output(
     if "bigqueryDestination" in output_config:
         uri = output_config["bigqueryDestination"]["outputUri"]
         table = bigquery_io.BigQueryIO.resolve_destination(uri, job.create_us, job.model_id)
-        return BigQueryOutput(bigquery(), table, columns)
+        new_dataset = bigquery_io.parse_uri(uri).dataset is None
+        return BigQueryOutput(bigquery(), table, columns, job.location if new_dataset else None)
     prefix = output_config["gcsDestination"]["outputUriPrefix"]
     return GcsOutput(gcs(), gcs_io.output_directory(prefix, rfc3339(job.create_us)))

@@ -47,8 +47,13 @@ def parse_rfc3339(text: str) -> int:
 
 
 def completion_stats(job: JobRecord) -> dict[str, str] | None:
-    """``completionStats`` with zero counts left out; ``None`` where Vertex AI sends none."""
-    if job.state in (PENDING, CANCELLED):
+    """``completionStats`` with zero counts left out; ``None`` where Vertex AI sends none: pending jobs,
+    jobs cancelled before any row completed, and running jobs without live progress (BigQuery output)."""
+    if job.state == PENDING:
+        return None
+    if job.state in (RUNNING, CANCELLING) and not job.live_progress:
+        return None
+    if job.state == CANCELLED and job.successful + job.failed == 0:
         return None
     incomplete = job.incomplete
     if job.state in (RUNNING, CANCELLING):

@@ -22,9 +22,9 @@ SUCCEEDED = "JOB_STATE_SUCCEEDED"
 FAILED = "JOB_STATE_FAILED"
 CANCELLING = "JOB_STATE_CANCELLING"
 CANCELLED = "JOB_STATE_CANCELLED"
-EXPIRED = "JOB_STATE_EXPIRED"
-PARTIALLY_SUCCEEDED = "JOB_STATE_PARTIALLY_SUCCEEDED"
-TERMINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED, EXPIRED, PARTIALLY_SUCCEEDED})
+#: The states a job ends in; every official client (aiplatform ``_JOB_COMPLETE_STATES``, vertexai
+#: ``has_ended``, google-genai ``JOB_STATES_ENDED_VERTEX``) treats each of them as finished.
+TERMINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
 _JSON_FIELDS = ("labels", "spec", "error", "output_info")
 _BOOL_FIELDS = ("cancel_requested", "output_created")
@@ -75,6 +75,13 @@ class JobRecord:
     def terminal(self) -> bool:
         return self.state in TERMINAL_STATES
 
+    @property
+    def live_progress(self) -> bool:
+        """Whether ``completionStats`` counts rows while the job runs. Vertex AI exports Cloud Storage
+        output as it goes; "live progress" is not supported for jobs writing to BigQuery, whose counts
+        appear only when the job ends."""
+        return "bigqueryDestination" not in self.spec.get("outputConfig", {})
+
 
 _COLUMNS = [f.name for f in fields(JobRecord) if f.name != "seq"]
 
@@ -99,9 +106,7 @@ class JobStore:
                 "input_count INTEGER, start_us INTEGER, end_us INTEGER, cancel_requested INTEGER, "
                 "output_created INTEGER)"
             )
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS operations (id TEXT PRIMARY KEY, body TEXT NOT NULL)"
-            )
+            self._db.execute("CREATE TABLE IF NOT EXISTS operations (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
 
     def close(self) -> None:
         with self._lock:
@@ -160,9 +165,7 @@ class JobStore:
             ).fetchall()
         return [self._decode(row) for row in rows]
 
-    def update(
-        self, job_id: str, *, only_from: Iterable[str] | None = None, **changes: Any
-    ) -> JobRecord | None:
+    def update(self, job_id: str, *, only_from: Iterable[str] | None = None, **changes: Any) -> JobRecord | None:
         """Apply ``changes`` (and a fresh ``update_us``); with ``only_from``, only while the job is in one of
         those states. Returns the updated job, or ``None`` when it is gone or in another state."""
         changes.setdefault("update_us", now_us())
