@@ -1,13 +1,15 @@
-"""The list filter parser."""
+"""The list filter parser: the documented terms combined as AIP-160 combines them."""
 
 from __future__ import annotations
 
 import pytest
+from google.cloud.aiplatform import jobs
 
 from vertex_batch.local.service.filters import FilterError, parse_filter
 from vertex_batch.local.service.resources import parse_rfc3339
 from vertex_batch.local.service.store import JobRecord
 
+pytestmark = pytest.mark.unit
 T0 = parse_rfc3339("2025-01-01T00:00:00Z")
 
 
@@ -42,6 +44,19 @@ def job(name: str, state: str = "JOB_STATE_SUCCEEDED", created: int = T0, **labe
         ('labels.team!="data"', False),
         ('state="JOB_STATE_SUCCEEDED" AND display_name:"my_job_*" AND labels.team="data"', True),
         ('state="JOB_STATE_SUCCEEDED" AND display_name:"x*"', False),
+        # AIP-160: OR, NOT, "-", parentheses, juxtaposition as AND; OR binds tighter than AND.
+        ('state="JOB_STATE_FAILED" OR display_name="my_job_1"', True),
+        ('state="JOB_STATE_FAILED" OR display_name="other"', False),
+        ('NOT display_name="my_job_1"', False),
+        ('-display_name="other"', True),
+        ('-(state="JOB_STATE_FAILED" OR labels.team="data")', False),
+        ('NOT (display_name="other")', True),
+        ('display_name="other" AND state="JOB_STATE_FAILED" OR labels.team="data"', False),
+        ('(display_name="other" AND state="JOB_STATE_FAILED") OR labels.team="data"', True),
+        ('labels.team="data" state="JOB_STATE_SUCCEEDED"', True),
+        ('labels.team="data" display_name="other"', False),
+        ("create_time>2024-12-31T23:59:59Z AND state=JOB_STATE_SUCCEEDED", True),
+        ('((display_name:"my_*"))', True),
     ],
 )
 def test_filter_matches(text: str, expected: bool) -> None:
@@ -51,8 +66,17 @@ def test_filter_matches(text: str, expected: bool) -> None:
 @pytest.mark.parametrize(
     "text",
     ['foo="x"', 'display_name>"x"', 'state="NOPE"', 'create_time>"yesterday"', 'display_name="a" OR x="b"',
-     'display_name="a" AND', "display_name"],
+     'display_name="a" AND', "display_name", '(display_name="a"', 'display_name="a")', 'NOT', "OR",
+     'display_name="a" OR', "()"],
 )  # fmt: skip
 def test_bad_filters_are_refused(text: str) -> None:
     with pytest.raises(FilterError):
         parse_filter(text)
+
+
+def test_num_pending_jobs_filter_of_the_vertexai_sdk() -> None:
+    """The filter ``vertexai.batch_prediction.BatchPredictionJob.num_pending_jobs()`` sends."""
+    text = " OR ".join(f'state="{state.name}"' for state in jobs._JOB_PENDING_STATES)
+    matches = parse_filter(text)
+    assert matches(job("a", state="JOB_STATE_RUNNING")) and matches(job("a", state="JOB_STATE_PENDING"))
+    assert not matches(job("a", state="JOB_STATE_SUCCEEDED"))

@@ -3,8 +3,11 @@
 Supported, as Vertex AI documents it: ``display_name`` and ``model_display_name`` (``=``, ``!=``, ``:`` with
 ``*`` wildcards), ``state`` (``=``, ``!=``), ``create_time`` / ``update_time`` / ``start_time`` /
 ``end_time`` (``=``, ``!=``, ``>``, ``<``, ``>=``, ``<=`` against an RFC 3339 time), ``labels.KEY`` (``=``,
-``!=``, ``:``; ``labels.KEY:*`` means the label is set), terms joined by ``AND``. Example:
-``state="JOB_STATE_SUCCEEDED" AND display_name:"my_job_*" AND create_time>"2024-01-01T00:00:00Z"``.
+``!=``, ``:``; ``labels.KEY:*`` means the label is set), combined as AIP-160 combines them: ``AND``,
+``OR``, ``NOT`` or ``-``, parentheses; ``OR`` binds tighter than ``AND`` (``a AND b OR c`` is
+``a AND (b OR c)``). Examples: ``state="JOB_STATE_SUCCEEDED" AND display_name:"my_job_*"`` and what the
+vertexai SDK's ``BatchPredictionJob.num_pending_jobs()`` sends, ``state="JOB_STATE_QUEUED" OR
+state="JOB_STATE_PENDING" OR …`` (``job_service.proto``, ``ListBatchPredictionJobsRequest.filter``).
 """
 
 from __future__ import annotations
@@ -25,12 +28,16 @@ class FilterError(ValueError):
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<op>!=|>=|<=|=|:|>|<)
+      | (?P<paren>[()])
       | "(?P<dq>(?:[^"\\]|\\.)*)"
       | '(?P<sq>(?:[^'\\]|\\.)*)'
+      | (?P<minus>-)(?=[\w(])
       | (?P<word>[^\s=!<>:"'()]+)
     )""",
     re.VERBOSE,
 )
+#: After a comparator an unquoted value may hold ``:`` and ``-`` (``create_time>2024-01-01T00:00:00Z``).
+_VALUE = re.compile(r"\s*(?P<word>[^\s()\"']+)")
 _STRING_FIELDS: dict[str, Callable[[JobRecord], str]] = {
     "display_name": lambda job: job.display_name,
     "displayName": lambda job: job.display_name,
@@ -58,18 +65,25 @@ _COMPARE: dict[str, Callable[[int, int], bool]] = {
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
-    """``(kind, value)`` pairs: kind is ``op``, ``str`` (quoted) or ``word``."""
+    """``(kind, value)`` pairs: kind is ``op``, ``paren``, ``str`` (quoted) or ``word`` (``-`` as a prefix
+    is the word ``-``)."""
     tokens: list[tuple[str, str]] = []
     position = 0
     text = text.rstrip()
     while position < len(text):
-        match = _TOKEN.match(text, position)
+        after_op = bool(tokens) and tokens[-1][0] == "op"
+        match = (after_op and _VALUE.match(text, position)) or _TOKEN.match(text, position)
         if not match or match.end() == position:
             raise FilterError(f"unexpected character {text[position:].strip()[:1]!r} at position {position}")
         position = match.end()
-        if match.group("op"):
+        groups = match.groupdict()
+        if groups.get("op"):
             tokens.append(("op", match.group("op")))
-        elif match.group("dq") is not None or match.group("sq") is not None:
+        elif groups.get("paren"):
+            tokens.append(("paren", match.group("paren")))
+        elif groups.get("minus"):
+            tokens.append(("word", "-"))
+        elif groups.get("dq") is not None or groups.get("sq") is not None:
             raw = match.group("dq") if match.group("dq") is not None else match.group("sq")
             tokens.append(("str", re.sub(r"\\(.)", r"\1", raw)))
         else:
@@ -127,21 +141,90 @@ def parse_filter(text: str | None) -> Predicate:
     """A predicate for ``text``; an empty filter matches every job. Raises ``FilterError``."""
     if not text or not text.strip():
         return lambda job: True
-    tokens = _tokens(text)
-    terms: list[Predicate] = []
-    index = 0
-    while True:
-        if index + 3 > len(tokens):
-            raise FilterError('expected a term like field="value"')
-        (field_kind, field), (op_kind, op), (value_kind, value) = tokens[index : index + 3]
-        if field_kind != "word" or op_kind != "op" or value_kind == "op":
-            raise FilterError(f'expected a term like field="value" near {field!r}')
-        terms.append(_term(field, op, value))
-        index += 3
-        if index == len(tokens):
-            break
-        kind, word = tokens[index]
-        if kind != "word" or word.upper() != "AND":
-            raise FilterError(f"expected AND between terms, got {word!r}")
-        index += 1
-    return lambda job: all(term(job) for term in terms)
+    return _Parser(_tokens(text)).parse()
+
+
+class _Parser:
+    """Recursive descent over AIP-160's grammar (https://google.aip.dev/160)::
+
+    expression = sequence {"AND" sequence}
+    sequence   = factor {factor}                (juxtaposition: also AND)
+    factor     = term {"OR" term}               (OR binds tighter than AND)
+    term       = ["NOT" | "-"] simple
+    simple     = restriction | "(" expression ")"
+    """
+
+    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+        self.tokens = tokens
+        self.index = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.index] if self.index < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        token = self.peek()
+        if token is None:
+            raise FilterError('unexpected end of filter; expected a term like field="value"')
+        self.index += 1
+        return token
+
+    def keyword(self, word: str) -> bool:
+        if self.peek() == ("word", word):
+            self.index += 1
+            return True
+        return False
+
+    def parse(self) -> Predicate:
+        predicate = self.expression()
+        if self.peek() is not None:
+            raise FilterError(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
+        return predicate
+
+    def expression(self) -> Predicate:
+        parts = [self.sequence()]
+        while self.keyword("AND"):
+            parts.append(self.sequence())
+        return _all(parts)
+
+    def sequence(self) -> Predicate:
+        parts = [self.factor()]
+        while (token := self.peek()) is not None and token not in (("paren", ")"), ("word", "AND")):
+            parts.append(self.factor())
+        return _all(parts)
+
+    def factor(self) -> Predicate:
+        parts = [self.term()]
+        while self.keyword("OR"):
+            parts.append(self.term())
+        if len(parts) == 1:
+            return parts[0]
+        return lambda job: any(part(job) for part in parts)
+
+    def term(self) -> Predicate:
+        if self.keyword("NOT") or self.keyword("-"):
+            inner = self.simple()
+            return lambda job: not inner(job)
+        return self.simple()
+
+    def simple(self) -> Predicate:
+        kind, value = self.take()
+        if (kind, value) == ("paren", "("):
+            inner = self.expression()
+            if self.take() != ("paren", ")"):
+                raise FilterError("expected )")
+            return inner
+        if kind != "word" or value in ("AND", "OR", "NOT", "-"):
+            raise FilterError(f'expected a term like field="value", got {value!r}')
+        op_kind, op = self.take() if self.peek() is not None else ("", "")
+        if op_kind != "op":
+            raise FilterError(f'expected a comparison after {value!r}, like {value}="value"')
+        value_kind, argument = self.take()
+        if value_kind not in ("str", "word"):
+            raise FilterError(f"expected a value after {value}{op}")
+        return _term(value, op, argument)
+
+
+def _all(parts: list[Predicate]) -> Predicate:
+    if len(parts) == 1:
+        return parts[0]
+    return lambda job: all(part(job) for part in parts)
