@@ -16,10 +16,9 @@ The region comes from ``--location``, ``meta.vertex_batch.location``, the var ``
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from vertex_batch.errors import ConfigurationError
 
@@ -38,25 +37,6 @@ ENV_LOCATION = "VERTEX_BATCH_LOCATION"
 STAGING_FOLDER = "vertex-batch"
 
 IOPath = Literal["bigquery", "gcs"]
-
-
-def project_vars(project_dir: Path, cli_vars: str | None = None) -> dict[str, Any]:
-    """The root project's vars for this package (global ones, then those scoped to ``vertex_batch``), then ``--vars``.
-
-    The runner needs a few of them outside dbt (``vertex_batch_model``, ``vertex_batch_location``,
-    ``vertex_batch_gcs_prefix``); values that are Jinja (``{{ ... }}``) are left to dbt and skipped here.
-    """
-    import yaml
-
-    merged: dict[str, Any] = {}
-    config_file = project_dir / "dbt_project.yml"
-    config = yaml.safe_load(config_file.read_text()) if config_file.exists() else {}
-    declared = (config or {}).get("vars") or {}
-    merged.update({k: v for k, v in declared.items() if not isinstance(v, dict)})
-    merged.update(declared.get("vertex_batch") or {})
-    if cli_vars:
-        merged.update(yaml.safe_load(cli_vars) or {})
-    return {k: v for k, v in merged.items() if not (isinstance(v, str) and "{{" in v)}
 
 
 def is_multi_region(location: str) -> bool:
@@ -84,23 +64,16 @@ class Region:
     source: str
 
 
-def job_region(
-    dataset_location: str,
-    option: str | None = None,
-    meta: Mapping[str, Any] | None = None,
-    project_vars: Mapping[str, Any] | None = None,
-    env: Mapping[str, str] | None = None,
-) -> Region:
-    """The region of a request model's jobs: the first setting given, else derived from the dataset location."""
-    candidates = (
-        (option, "--location"),
-        ((meta or {}).get("location"), "meta.vertex_batch.location"),
-        ((project_vars or {}).get(VAR_LOCATION), f"var {VAR_LOCATION}"),
-        ((env or {}).get(ENV_LOCATION), f"${ENV_LOCATION}"),
-    )
-    for value, source in candidates:
-        if value:
-            return Region(str(value).strip().lower(), source)
+CONFIGURED_SOURCE = f"meta.vertex_batch.location, var {VAR_LOCATION} or ${ENV_LOCATION}"
+
+
+def job_region(dataset_location: str, option: str | None = None, configured: str | None = None) -> Region:
+    """The region of a request model's jobs: ``--location``, else the configured one (``meta.vertex_batch.location``
+    > var ``vertex_batch_location`` > ``$VERTEX_BATCH_LOCATION``), else derived from the dataset location."""
+    if option:
+        return Region(option.strip().lower(), "--location")
+    if configured:
+        return Region(configured.strip().lower(), CONFIGURED_SOURCE)
     return Region(region_for(dataset_location), f"derived from dataset location {dataset_location}")
 
 
@@ -216,6 +189,42 @@ def prepare_bucket(client: storage.Client, plan: IOPlan, *, create: bool) -> IOP
             f"{plan.dataset_location}: use a bucket in {region.upper()} (`{make}`)"
         )
     return IOPlan(plan.path, plan.region, plan.dataset, plan.dataset_location, plan.gcs_prefix, location, plan.reason)
+
+
+@dataclass
+class Planner:
+    """Plans each request model once per run: reads its dataset's location, picks the region and the IO path,
+    and readies the staging bucket of a GCS plan."""
+
+    dataset_location: Callable[[str], str | None]
+    storage: Callable[[], storage.Client]
+    option: str | None = None
+    create_bucket: bool = True
+    _plans: dict[str, IOPlan] = field(default_factory=dict)
+
+    def plan(
+        self,
+        table_id: str,
+        requested_input: str = "bigquery",
+        location: str | None = None,
+        gcs_prefix: str | None = None,
+    ) -> IOPlan:
+        """The plan of the request table ``project.dataset.table`` (cached)."""
+        if table_id not in self._plans:
+            dataset = table_id.rsplit(".", 1)[0]
+            found = self.dataset_location(dataset)
+            if found is None:
+                raise ConfigurationError(f"dataset {dataset} does not exist; build the request model with dbt first")
+            region = job_region(found, self.option, location)
+            plan = choose_plan(
+                dataset=dataset,
+                dataset_location=found,
+                region=region,
+                requested_input=requested_input,
+                gcs_prefix=gcs_prefix,
+            )
+            self._plans[table_id] = prepare_bucket(self.storage(), plan, create=self.create_bucket and not gcs_prefix)
+        return self._plans[table_id]
 
 
 # --- production's location errors, as one line with the fix ---------------------------------------------
