@@ -80,3 +80,15 @@ class Connections:
             transport="rest",
             client_options=ClientOptions(api_endpoint=endpoint),
         )
+
+    def llm_utility_client(self) -> aiplatform_v1.LlmUtilityServiceClient:
+        """The official Vertex AI LlmUtilityServiceClient (REST transport) for this region: countTokens."""
+        from google.api_core.client_options import ClientOptions
+        from google.cloud import aiplatform_v1
+
+        endpoint = self.vertex_endpoint or f"{self.location}-aiplatform.googleapis.com"
+        return aiplatform_v1.LlmUtilityServiceClient(
+            credentials=self.credentials,
+            transport="rest",
+            client_options=ClientOptions(api_endpoint=endpoint),
+        )

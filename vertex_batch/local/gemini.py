@@ -247,6 +247,7 @@ def _with_config(messages: tuple[dict[str, str], ...], config: Mapping[str, Any]
     max_tokens = _number(config, "maxOutputTokens", 1, 65_536, integer=True)
     seed = _number(config, "seed", -(2**31), 2**31 - 1, integer=True)
     mime_type, schema = _response_format(config)
+    thinking_budget, include_thoughts = _thinking(config)
     return ChatPrompt(
         messages=messages,
         temperature=1.0 if temperature is None else temperature,
@@ -257,7 +258,25 @@ def _with_config(messages: tuple[dict[str, str], ...], config: Mapping[str, Any]
         seed=seed,
         response_mime_type=mime_type,
         response_schema=schema,
+        thinking_budget=thinking_budget,
+        include_thoughts=include_thoughts,
     )
+
+
+def _thinking(config: Mapping[str, Any]) -> tuple[int | None, bool]:
+    """``thinkingConfig``: ``thinkingBudget`` (-1 dynamic, 0 off, up to 32768) and ``includeThoughts``."""
+    thinking = _field(config, "thinkingConfig")
+    if thinking is None:
+        return None, False
+    if not isinstance(thinking, dict):
+        raise invalid("generationConfig.thinkingConfig must be a JSON object.")
+    budget = _number(thinking, "thinkingBudget", -1, 32_768, integer=True)
+    include = _field(thinking, "includeThoughts")
+    if include is not None and not isinstance(include, bool):
+        raise invalid(
+            f"Invalid value at 'generation_config.thinking_config.include_thoughts' (TYPE_BOOL), {json.dumps(include)}"
+        )
+    return budget, bool(include)
 
 
 def _response_format(config: Mapping[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
@@ -294,18 +313,23 @@ def _response_format(config: Mapping[str, Any]) -> tuple[str | None, dict[str, A
 
 def to_response(generation: Generation, model_version: str) -> dict[str, Any]:
     """The ``GenerateContentResponse`` JSON of one generation."""
+    parts: list[dict[str, Any]] = [{"text": generation.text}]
+    if generation.thought_text:
+        parts.insert(0, {"text": generation.thought_text, "thought": True})
     candidate: dict[str, Any] = {
-        "content": {"role": "model", "parts": [{"text": generation.text}]},
+        "content": {"role": "model", "parts": parts},
         "finishReason": generation.finish_reason,
     }
     if generation.avg_logprob is not None:
         candidate["avgLogprobs"] = generation.avg_logprob
-    return {
-        "candidates": [candidate],
-        "modelVersion": model_version,
-        "usageMetadata": {
-            "promptTokenCount": generation.prompt_tokens,
-            "candidatesTokenCount": generation.output_tokens,
-            "totalTokenCount": generation.prompt_tokens + generation.output_tokens,
-        },
+    usage: dict[str, Any] = {
+        "promptTokenCount": generation.prompt_tokens,
+        "candidatesTokenCount": generation.output_tokens,
+        "totalTokenCount": generation.prompt_tokens + generation.output_tokens + generation.thoughts_tokens,
     }
+    # Like Vertex AI, counts that are zero are left out; the cached count is part of promptTokenCount.
+    if generation.thoughts_tokens:
+        usage["thoughtsTokenCount"] = generation.thoughts_tokens
+    if generation.cached_tokens:
+        usage["cachedContentTokenCount"] = generation.cached_tokens
+    return {"candidates": [candidate], "modelVersion": model_version, "usageMetadata": usage}

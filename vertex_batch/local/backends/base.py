@@ -24,6 +24,10 @@ class ChatPrompt:
     # ignore them.
     response_mime_type: str | None = None
     response_schema: dict[str, Any] | None = field(default=None, hash=False)
+    # generationConfig.thinkingConfig: thinkingBudget (None unset, -1 dynamic, 0 off) and includeThoughts.
+    # Backends without a thinking phase ignore them.
+    thinking_budget: int | None = None
+    include_thoughts: bool = False
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,11 @@ class Generation:
     output_tokens: int
     avg_logprob: float | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    # Thinking tokens (billed as output, not part of ``output_tokens``) and the part of ``prompt_tokens``
+    # served from a cached prefix (usageMetadata thoughtsTokenCount and cachedContentTokenCount).
+    thoughts_tokens: int = 0
+    cached_tokens: int = 0
+    thought_text: str = ""  # a thought summary, returned as a ``"thought": true`` part with includeThoughts
 
 
 class ModelBackend(Protocol):

@@ -1,7 +1,14 @@
 """A deterministic, instant backend for scale and fault tests only. It does not run a model.
 
 Its answers are derived from a hash of the prompt, so they are stable and cheap; token counts are word
-counts. Never use it to judge answers: it exists to push hundreds of thousands of rows through the pipeline.
+counts (``count_tokens`` gives the same count ``promptTokenCount`` reports). Never use it to judge answers:
+it exists to push hundreds of thousands of rows through the pipeline.
+
+Usage accounting is exercised like Gemini 2.5's: a prompt that asks for thinking (``thinkingBudget`` > 0 or
+-1, or ``includeThoughts``) reports ``thoughts_tokens`` drawn from the hash, at most the budget, with a
+thought summary when ``includeThoughts``; a system instruction of at least ``min_cached_tokens`` words that
+this backend has answered before counts as an implicitly cached prefix (``cached_tokens``), as Gemini's
+implicit cache does for repeated prefixes of 1024+ tokens.
 
 Structured output is honoured: with ``responseMimeType: application/json`` and a ``responseSchema`` the
 answer is JSON that follows the schema (every property present, values drawn from the same hash); with
@@ -13,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from vertex_batch.local.backends.base import ChatPrompt, Generation
@@ -22,6 +31,10 @@ _WORDS = ("positive", "negative", "neutral", "yes", "no", "maybe", "alpha", "bet
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _DEFAULT_ARRAY_ITEMS = (1, 3)
 _DEFAULT_INTEGER_RANGE = (0, 100)
+#: Gemini 2.5 Flash's minimum prefix for implicit caching, in tokens (here: words).
+MIN_CACHED_PREFIX_TOKENS = 1024
+#: Thinking budget assumed for dynamic thinking (``thinkingBudget`` -1 or unset with ``includeThoughts``).
+DYNAMIC_THINKING_TOKENS = 8192
 
 
 class FakeFastTestBackend:
@@ -29,14 +42,52 @@ class FakeFastTestBackend:
 
     model_version = "fake-fast-test@local"
 
-    def __init__(self, words_per_answer: int = 4) -> None:
+    def __init__(self, words_per_answer: int = 4, min_cached_tokens: int = MIN_CACHED_PREFIX_TOKENS) -> None:
         self.words_per_answer = words_per_answer
+        self.min_cached_tokens = min_cached_tokens
+        self._seen_prefixes: set[bytes] = set()
+        self._lock = threading.Lock()
 
     def generate(self, prompts: Sequence[ChatPrompt]) -> list[Generation]:
-        return [self._one(prompt) for prompt in prompts]
+        return [self._with_usage(prompt, self._one(prompt)) for prompt in prompts]
+
+    def count_tokens(self, prompt: ChatPrompt) -> int:
+        """The prompt's token count, as ``promptTokenCount`` of its answer reports it."""
+        return max(1, len(_prompt_text(prompt).split()))
+
+    def _with_usage(self, prompt: ChatPrompt, generation: Generation) -> Generation:
+        """Add thinking tokens and the cached prefix to an answer."""
+        text_in = _prompt_text(prompt)
+        thoughts, summary = 0, ""
+        budget = prompt.thinking_budget
+        if (budget is not None and budget != 0) or prompt.include_thoughts:
+            limit = DYNAMIC_THINKING_TOKENS if budget is None or budget < 0 else budget
+            digest = hashlib.sha256(("thinking\0" + text_in).encode()).digest()
+            thoughts = min(limit, 16 + int.from_bytes(digest[:2], "big") % 48)
+            if prompt.include_thoughts:
+                summary = "Thinking about: " + " ".join(text_in.split()[:8])
+        return replace(
+            generation,
+            thoughts_tokens=thoughts,
+            thought_text=summary,
+            cached_tokens=min(self._cached_prefix(prompt), generation.prompt_tokens),
+        )
+
+    def _cached_prefix(self, prompt: ChatPrompt) -> int:
+        """Words of a system instruction answered before (0 the first time, or when it is too short)."""
+        if not prompt.messages or prompt.messages[0]["role"] != "system":
+            return 0
+        words = len(prompt.messages[0]["content"].split())
+        if words < self.min_cached_tokens:
+            return 0
+        key = hashlib.sha256(prompt.messages[0]["content"].encode()).digest()
+        with self._lock:
+            seen = key in self._seen_prefixes
+            self._seen_prefixes.add(key)
+        return words if seen else 0
 
     def _one(self, prompt: ChatPrompt) -> Generation:
-        text_in = "\n".join(message["content"] for message in prompt.messages)
+        text_in = _prompt_text(prompt)
         if prompt.response_schema is not None and prompt.response_mime_type in ("application/json", "text/x.enum"):
             return self._structured(prompt, text_in)
         digest = hashlib.sha256(text_in.encode()).digest()
@@ -74,6 +125,10 @@ class FakeFastTestBackend:
             output_tokens=len(_TOKEN.findall(text)),
             avg_logprob=-0.1,
         )
+
+
+def _prompt_text(prompt: ChatPrompt) -> str:
+    return "\n".join(message["content"] for message in prompt.messages)
 
 
 def _apply_stops(text: str, stops: Sequence[str]) -> str:

@@ -1,6 +1,6 @@
 """The REST API: ``projects.locations.batchPredictionJobs`` (create, get, list, cancel, delete) under
-``/v1`` and ``/v1beta1``, operation polls, online ``publishers/google/models/{model}:generateContent``
-(see ``online``), and ``/healthz``.
+``/v1`` and ``/v1beta1``, operation polls, online ``publishers/google/models/{model}:generateContent`` and
+``:countTokens`` (see ``online``), and ``/healthz``.
 
 Every error is a Google error body ``{"error": {"code", "message", "status"}}``. Enums are strings unless
 the query asks for ``enum-encoding=int`` (google-cloud-aiplatform sends ``$alt=json;enum-encoding=int``).
@@ -32,7 +32,7 @@ from vertex_batch.local.service.executor import CANCELED_ERROR, Executor
 from vertex_batch.local.service.faults import Faults
 from vertex_batch.local.service.filters import FilterError, parse_filter
 from vertex_batch.local.service.model_host import ModelHost
-from vertex_batch.local.service.online import generate_content, parse_model_ref
+from vertex_batch.local.service.online import count_tokens, generate_content, parse_model_ref
 from vertex_batch.local.service.resources import delete_operation_json, job_json
 from vertex_batch.local.service.store import (
     CANCELLED,
@@ -254,6 +254,9 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
             raise not_found(f"API version {version} is not served; use v1 or v1beta1.")
         parse_model_ref(publisher, model_ref, config, f"projects/{project}/locations/{location}")
         body = await _json_body(request)
+        if model_ref.endswith(":countTokens"):
+            counted = await run_in_threadpool(count_tokens, body, config, service.models, service.read_text)
+            return JSONResponse(counted)
         answer = await run_in_threadpool(
             generate_content, body, config, service.models, service.faults, service.read_text
         )
