@@ -46,12 +46,11 @@ SEED_MEDIA_LINE = (
     '{"fileUri": "gs://cloud-samples-data/generative-ai/image/cricket.jpeg", "mimeType": "image/jpeg"}}]}], '
     '"generationConfig": {"temperature": 0.9, "topP": 1, "maxOutputTokens": 256}}}'
 )
-RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+#: proto3 JSON prints a Timestamp with 0, 3, 6 or 9 fractional digits.
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6}|\.\d{9})?Z$")
 
 
-def seed_body(
-    input_uri: str, output_uri: str, model: str = "publishers/google/models/gemini-2.5-flash"
-) -> bytes:
+def seed_body(input_uri: str, output_uri: str, model: str = "publishers/google/models/gemini-2.5-flash") -> bytes:
     text = SEED_BODY_TEMPLATE
     for key, value in {
         "MODEL_PATH": model, "INPUT_URI": input_uri, "OUTPUT_FORMAT": "jsonl",
@@ -66,9 +65,7 @@ def test_healthz(service: ServiceProcess) -> None:
     assert status == 200 and body["status"] == "ok"
 
 
-def test_documented_curl_body_runs_end_to_end(
-    service: ServiceProcess, gcs: storage.Client, bucket: str
-) -> None:
+def test_documented_curl_body_runs_end_to_end(service: ServiceProcess, gcs: storage.Client, bucket: str) -> None:
     folder = unique("seed")
     lines = [
         SEED_MEDIA_LINE,
@@ -77,9 +74,7 @@ def test_documented_curl_body_runs_end_to_end(
         {"request": {"contents": [{"parts": [{"text": "no role on the only content"}]}]}},
     ]
     input_uri = upload_jsonl(gcs, bucket, f"{folder}/in.jsonl", lines)
-    status, created = call(
-        "POST", service.jobs_url(), raw=seed_body(input_uri, f"gs://{bucket}/{folder}/out")
-    )
+    status, created = call("POST", service.jobs_url(), raw=seed_body(input_uri, f"gs://{bucket}/{folder}/out"))
     assert status == 200, created
     assert created["state"] == "JOB_STATE_PENDING"
     assert created["inputConfig"]["gcsSource"]["uris"] == [input_uri]
@@ -158,7 +153,13 @@ def test_create_errors(service: ServiceProcess, bq: bigquery.Client, dataset: st
     assert status == 400 and error["error"]["status"] == "INVALID_ARGUMENT"
     # A missing bucket or dataset is not refused at create: the job fails later with code 9.
     status, created = service.create(
-        {**body, "outputConfig": {"gcsDestination": {"outputUriPrefix": "gs://no-such-bucket/x"}}}
+        {
+            **body,
+            "outputConfig": {
+                "predictionsFormat": "jsonl",
+                "gcsDestination": {"outputUriPrefix": "gs://no-such-bucket/x"},
+            },
+        }
     )
     assert status == 200 and service.wait(created["name"])["error"]["code"] == 9
     existing = make_table(bq, dataset, [])
@@ -168,9 +169,61 @@ def test_create_errors(service: ServiceProcess, bq: bigquery.Client, dataset: st
     assert status == 200 and service.wait(created["name"])["error"]["code"] == 9
 
 
-def test_over_limit_job_is_refused_at_create(
-    service: ServiceProcess, bq: bigquery.Client, dataset: str
-) -> None:
+def unknown_name(name: str, path: str = "batch_prediction_job") -> str:
+    return f"Invalid JSON payload received. Unknown name \"{name}\" at '{path}': Cannot find field."
+
+
+def test_create_body_is_parsed_as_the_proto(service: ServiceProcess, bq: bigquery.Client, dataset: str) -> None:
+    table = make_table(bq, dataset, [{"id": 1, "request": request_for("hi")}])
+    body = bq_body(table, f"bq://{PROJECT}.{dataset}")
+    for extra, message in [
+        ({"foo": 1}, unknown_name("foo")),
+        ({"inputConfig": {**body["inputConfig"], "gcs_sauce": {}}},
+         unknown_name("gcs_sauce", "batch_prediction_job.input_config")),
+        ({"displayName": 5}, "Invalid value at 'batch_prediction_job.display_name' (TYPE_STRING), 5"),
+        ({"labels": [{"a": "b"}]}, "Invalid value at 'batch_prediction_job.labels'"),
+    ]:  # fmt: skip
+        status, error = service.create({**body, **extra})
+        assert status == 400 and error["error"]["status"] == "INVALID_ARGUMENT", extra
+        assert error["error"]["message"].startswith(message), error
+    # snake_case names; output-only fields are ignored; modelVersionId is the service's.
+    snake = {
+        "display_name": "snake", "model": body["model"], "model_version_id": "7", "state": "JOB_STATE_FAILED",
+        "input_config": {"instances_format": "bigquery", "bigquery_source": {"input_uri": table}},
+        "output_config": {"predictions_format": "bigquery", "bigquery_destination": {"output_uri": f"bq://{PROJECT}.{dataset}"}},
+        "model_parameters": {"x": 1},
+    }  # fmt: skip
+    status, created = service.create(snake)
+    assert status == 200, created
+    assert created["state"] == "JOB_STATE_PENDING" and created["modelVersionId"] == "1"
+    assert created["displayName"] == "snake" and created["modelParameters"] == {"x": 1}
+    assert created["inputConfig"] == {"instancesFormat": "bigquery", "bigquerySource": {"inputUri": table}}
+
+
+def test_create_refuses_what_vertex_refuses(service: ServiceProcess, bq: bigquery.Client, dataset: str) -> None:
+    table = make_table(bq, dataset, [{"id": 1, "request": request_for("hi")}])
+    body = bq_body(table, f"bq://{PROJECT}.{dataset}")
+    bad_labels = [{"Team": "x"}, {"team": "X"}, {"_team": "x"}, {"a" * 64: "x"}, {"team": "a.b"},
+                  {f"k{i}": "v" for i in range(65)}]  # fmt: skip
+    for labels in bad_labels:
+        status, error = service.create({**body, "labels": labels})
+        assert status == 400 and "Label keys and values can only contain lowercase" in error["error"]["message"]
+    good_labels = {"team": "", "équipe": "données", "1st": "a-b_c", "k" * 63: "v" * 63, "部署": "分析"}
+    status, created = service.create({**body, "labels": good_labels})
+    assert status == 200 and created["labels"] == good_labels
+    for extra in [
+        {"displayName": "x" * 129},
+        {"serviceAccount": "sa@p.iam.gserviceaccount.com"},
+        {"encryptionSpec": {"kmsKeyName": "projects/p/locations/l/keyRings/r/cryptoKeys/k"}},
+        {"inputConfig": {"bigquerySource": {"inputUri": table}}},
+        {"outputConfig": {"bigqueryDestination": {"outputUri": f"bq://{PROJECT}.{dataset}"}}},
+    ]:
+        status, error = service.create({**body, **extra})
+        assert status == 400 and error["error"]["status"] == "INVALID_ARGUMENT", (extra, error)
+    assert service.create({**body, "displayName": "x" * 128})[0] == 200
+
+
+def test_over_limit_job_is_refused_at_create(service: ServiceProcess, bq: bigquery.Client, dataset: str) -> None:
     rows = [{"id": i, "request": request_for(f"q{i}")} for i in range(51)]
     table = make_table(bq, dataset, rows)
     status, error = service.create(bq_body(table, f"bq://{PROJECT}.{dataset}"))
@@ -186,6 +239,41 @@ def test_not_found_and_unknown_paths(service: ServiceProcess) -> None:
     assert status == 404 and body["error"]["status"] == "NOT_FOUND"
     status, body = call("POST", f"{service.jobs_url()}/1234567890123456789:pause", {})
     assert status == 404
+    # A method the path does not have is as unknown to the front end as a path.
+    for method in ("PUT", "PATCH"):
+        status, body = call(method, f"{service.jobs_url()}/1234567890123456789", {})
+        assert status == 404 and body["error"]["status"] == "NOT_FOUND", method
+    status, body = call("DELETE", service.jobs_url())
+    assert status == 404
+
+
+def test_query_parameters_bind_to_the_request_message(
+    service: ServiceProcess, bq: bigquery.Client, dataset: str
+) -> None:
+    table = make_table(bq, dataset, [{"id": 1, "request": request_for("hi")}])
+    job = service.run(bq_body(table, f"bq://{PROJECT}.{dataset}", name=unique("mask")))
+    status, body = call("GET", f"{service.jobs_url()}?readMask=displayName,state,outputInfo.bigqueryOutputTable"
+                        f"&filter=display_name%3D%22{job['displayName']}%22")  # fmt: skip
+    assert status == 200, body
+    assert body["batchPredictionJobs"] == [
+        {"displayName": job["displayName"], "state": "JOB_STATE_SUCCEEDED",
+         "outputInfo": {"bigqueryOutputTable": job["outputInfo"]["bigqueryOutputTable"]}}
+    ]  # fmt: skip
+    status, body = call("GET", f"{service.jobs_url()}?read_mask=display_name&page_size=1")
+    assert status == 200 and set(body["batchPredictionJobs"][0]) == {"displayName"}
+    status, error = call("GET", f"{service.jobs_url()}?readMask=nope")
+    assert status == 400
+    # GetBatchPredictionJobRequest has only `name`: other query parameters cannot bind.
+    status, error = call("GET", f"{service.url}/v1/{job['name']}?readMask=state")
+    assert status == 400
+    assert error["error"]["message"] == (
+        'Invalid JSON payload received. Unknown name "readMask": Cannot bind query parameter. '
+        "Field 'readMask' could not be found in request message."
+    )
+    assert call("GET", f"{service.jobs_url()}?orderBy=create_time")[0] == 400
+    assert call("GET", f"{service.url}/v1/{job['name']}?%24alt=json%3Benum-encoding%3Dint&prettyPrint=false")[0] == 200
+    status, error = call("POST", f"{service.url}/v1/{job['name']}:cancel", {"force": True})
+    assert status == 400 and 'Unknown name "force"' in error["error"]["message"]
 
 
 def test_cancel_and_delete_finished_job(service: ServiceProcess, bq: bigquery.Client, dataset: str) -> None:
@@ -197,10 +285,7 @@ def test_cancel_and_delete_finished_job(service: ServiceProcess, bq: bigquery.Cl
     assert status == 200
     assert operation["done"] is True
     assert operation["response"] == {"@type": "type.googleapis.com/google.protobuf.Empty"}
-    assert (
-        operation["metadata"]["@type"]
-        == "type.googleapis.com/google.cloud.aiplatform.v1.DeleteOperationMetadata"
-    )
+    assert operation["metadata"]["@type"] == "type.googleapis.com/google.cloud.aiplatform.v1.DeleteOperationMetadata"
     assert "createTime" in operation["metadata"]["genericMetadata"]
     assert re.fullmatch(rf"projects/{PROJECT_NUMBER}/locations/{LOCATION}/operations/\d+", operation["name"])
     op_id = operation["name"].rsplit("/", 1)[1]
@@ -220,9 +305,7 @@ def test_list_filters_pages_and_order(service: ServiceProcess, bq: bigquery.Clie
     tag = unique("list").replace("_", "-")
     names = []
     for index in range(3):
-        body = bq_body(
-            table, f"bq://{PROJECT}.{dataset}", name=f"{tag}_{index}", labels={"tag": tag, "n": str(index)}
-        )
+        body = bq_body(table, f"bq://{PROJECT}.{dataset}", name=f"{tag}_{index}", labels={"tag": tag, "n": str(index)})
         status, created = call("POST", location_url, body)
         assert status == 200, created
         names.append(created["name"])

@@ -110,7 +110,7 @@ def test_destination_forms(service: ServiceProcess, bq: bigquery.Client, dataset
     assert job["outputInfo"]["bigqueryOutputTable"].startswith("predictions_")
     assert len(output_rows(bq, job)) == 1
     job = service.run(bq_body(table, f"bq://{PROJECT}"))
-    assert job["outputInfo"]["bigqueryOutputDataset"].startswith(f"bq://{PROJECT}.prediction_gemini_2_5_flash_")
+    assert job["outputInfo"]["bigqueryOutputDataset"].startswith(f"bq://{PROJECT}.prediction_model_")
     assert job["outputInfo"]["bigqueryOutputTable"] == "predictions"
     assert len(output_rows(bq, job)) == 1
 

@@ -1,10 +1,13 @@
 """The REST API: ``projects.locations.batchPredictionJobs`` (create, get, list, cancel, delete) under
-``/v1`` and ``/v1beta1``, operation polls, online ``publishers/google/models/{model}:generateContent`` and
-``:countTokens`` (see ``online``), and ``/healthz``.
+``/v1`` and ``/v1beta1``, operation polls, online ``publishers/google/models/{model}:generateContent``
+(see ``online``), and ``/healthz``.
 
 Every error is a Google error body ``{"error": {"code", "message", "status"}}``. Enums are strings unless
 the query asks for ``enum-encoding=int`` (google-cloud-aiplatform sends ``$alt=json;enum-encoding=int``).
-A project may be named by its id or its number.
+A project may be named by its id or its number. As on the API front end, a query parameter that is not a
+field of the method's request message (``job_service.proto``) nor a system parameter is a 400, so
+``readMask`` works on list (``ListBatchPredictionJobsRequest.read_mask``) and is refused on get, whose
+request has no such field; a method or path the API does not have is a 404.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,10 +25,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from google.cloud import aiplatform_v1
+from google.protobuf import field_mask_pb2
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vertex_batch.local.service import snapshot
+from vertex_batch.local.service import proto_json, snapshot
 from vertex_batch.local.service.config import ServiceConfig
 from vertex_batch.local.service.create import build_job
 from vertex_batch.local.service.errors import ApiError, bad_request, failed_precondition, not_found
@@ -32,7 +38,7 @@ from vertex_batch.local.service.executor import CANCELED_ERROR, Executor
 from vertex_batch.local.service.faults import Faults
 from vertex_batch.local.service.filters import FilterError, parse_filter
 from vertex_batch.local.service.model_host import ModelHost
-from vertex_batch.local.service.online import count_tokens, generate_content, parse_model_ref
+from vertex_batch.local.service.online import generate_content, parse_model_ref
 from vertex_batch.local.service.resources import delete_operation_json, job_json
 from vertex_batch.local.service.store import (
     CANCELLED,
@@ -52,10 +58,71 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 _JOBS = "/{version}/projects/{project}/locations/{location}/batchPredictionJobs"
 _MODEL = "/{version}/projects/{project}/locations/{location}/publishers/{publisher}/models/{model_ref}"
+#: Query parameters every Google API takes (system parameters), besides the request message's fields.
+SYSTEM_PARAMETERS = frozenset(
+    {"alt", "fields", "key", "prettyPrint", "quotaUser", "access_token", "callback", "upload_protocol",
+     "uploadType", "oauth_token", "userIp", "$.xgafv"}
+)  # fmt: skip
 
 
 def _int_enums(request: Request) -> bool:
     return "enum-encoding=int" in urllib.parse.unquote(request.url.query)
+
+
+def _check_query(request: Request, message_type: Any, bound: tuple[str, ...]) -> None:
+    """A 400 for a query parameter that is neither a system parameter nor a field of ``message_type``
+    left unbound by the path (the front end's ``Cannot bind query parameter``)."""
+    descriptor = message_type.pb().DESCRIPTOR
+    fields = {name for field in descriptor.fields if field.name not in bound for name in (field.name, field.json_name)}
+    for key in request.query_params:
+        if key in SYSTEM_PARAMETERS or key.lstrip("$") in SYSTEM_PARAMETERS or key.split(".")[0] in fields:
+            continue
+        raise bad_request(
+            f'Invalid JSON payload received. Unknown name "{key}": Cannot bind query parameter. '
+            f"Field '{key}' could not be found in request message."
+        )
+
+
+def read_mask(raw: str | None) -> list[list[str]] | None:
+    """``readMask`` (``display_name,output_info.gcs_output_directory`` or lowerCamelCase) as lists of JSON
+    field names, checked against ``BatchPredictionJob``; ``None`` for no mask."""
+    if not raw:
+        return None
+    descriptor = aiplatform_v1.BatchPredictionJob.pb().DESCRIPTOR
+    mask = field_mask_pb2.FieldMask()
+    for path in (part.strip() for part in raw.split(",") if part.strip()):
+        if "_" not in path:
+            path = re.sub(r"[A-Z]", lambda upper: "_" + upper.group().lower(), path)
+        mask.paths.append(path)
+    if not mask.IsValidForDescriptor(descriptor):
+        raise bad_request(f"Invalid readMask {raw!r}: each path must name a field of BatchPredictionJob.")
+    json_paths = []
+    for path in mask.paths:
+        names, message = [], descriptor
+        for part in path.split("."):
+            field = message.fields_by_name[part]
+            names.append(field.json_name)
+            message = field.message_type
+        json_paths.append(names)
+    return json_paths
+
+
+def masked(body: dict[str, Any], paths: list[list[str]] | None) -> dict[str, Any]:
+    """Only the fields of ``body`` that ``paths`` name."""
+    if paths is None:
+        return body
+    out: dict[str, Any] = {}
+    for path in paths:
+        source, target = body, out
+        for name in path[:-1]:
+            if not isinstance(source.get(name), dict):
+                break
+            source = source[name]
+            target = target.setdefault(name, {})
+        else:
+            if path[-1] in source:
+                target[path[-1]] = source[path[-1]]
+    return out
 
 
 def _error(err: ApiError) -> JSONResponse:
@@ -132,13 +199,11 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
-        if err.status_code == 405:
-            return _error(
-                ApiError(
-                    405, f"Method {request.method} is not allowed on {request.url.path}.", "UNIMPLEMENTED"
-                )
-            )
-        return _error(not_found(f"The requested URL {request.url.path} was not found on this server."))
+        # The front end routes on method and path together: a method a path does not have (405 in
+        # Starlette) is as unknown as a path nobody serves, a 404.
+        return _error(
+            not_found(f"The requested URL {request.url.path} was not found on this server ({request.method}).")
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
@@ -165,11 +230,14 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
     async def create(version: str, project: str, location: str, request: Request) -> JSONResponse:
         if version not in API_VERSIONS:
             raise not_found(f"API version {version} is not served; use v1 or v1beta1.")
+        _check_query(request, aiplatform_v1.CreateBatchPredictionJobRequest, ("parent", "batch_prediction_job"))
         body = await _json_body(request)
         return await run_in_threadpool(_create, body, version, project, location, _int_enums(request))
 
     def _create(body: Any, version: str, project: str, location: str, int_enums: bool) -> JSONResponse:
-        job = build_job(config, project, location, body, service.executor.bigquery, service.executor.gcs)
+        job = build_job(
+            config, project, location, body, service.executor.bigquery, service.executor.gcs, api_version=version
+        )
         job = service.store.insert(job)
         service.executor.submit(job.id)
         log.info("created job %s (%s)", job.id, job.display_name)
@@ -179,7 +247,9 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
     def list_jobs(version: str, project: str, location: str, request: Request) -> JSONResponse:
         if version not in API_VERSIONS:
             raise not_found(f"API version {version} is not served; use v1 or v1beta1.")
+        _check_query(request, aiplatform_v1.ListBatchPredictionJobsRequest, ("parent",))
         params = request.query_params
+        paths = read_mask(params.get("readMask") or params.get("read_mask"))
         try:
             matches = parse_filter(params.get("filter"))
         except FilterError as err:
@@ -194,23 +264,32 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
         body: dict[str, Any] = {}
         if jobs:
             page = jobs[:size]
-            body["batchPredictionJobs"] = [job_json(job, int_enums=_int_enums(request)) for job in page]
+            body["batchPredictionJobs"] = [masked(job_json(job, int_enums=_int_enums(request)), paths) for job in page]
             if len(jobs) > size:
                 body["nextPageToken"] = base64.urlsafe_b64encode(str(page[-1].seq).encode()).decode()
         return JSONResponse(body)
 
     @app.get(_JOBS + "/{job_id}")
     def get_job(version: str, project: str, location: str, job_id: str, request: Request) -> JSONResponse:
+        _check_query(request, aiplatform_v1.GetBatchPredictionJobRequest, ("name",))
         job = service.job(version, project, location, job_id)
         return JSONResponse(job_json(job, int_enums=_int_enums(request)))
 
     @app.post(_JOBS + "/{job_ref}")
-    def cancel_job(version: str, project: str, location: str, job_ref: str) -> JSONResponse:
+    async def cancel_job(version: str, project: str, location: str, job_ref: str, request: Request) -> JSONResponse:
         job_id, _, verb = job_ref.partition(":")
         if verb != "cancel":
-            raise not_found(
-                f"Unknown method {verb or job_ref!r} on a BatchPredictionJob; only :cancel exists."
-            )
+            raise not_found(f"Unknown method {verb or job_ref!r} on a BatchPredictionJob; only :cancel exists.")
+        _check_query(request, aiplatform_v1.CancelBatchPredictionJobRequest, ("name",))
+        body = await _json_body(request)
+        if body is not None:  # the body is the request message itself (body: "*"), less the bound name
+            try:
+                proto_json.parse(aiplatform_v1.CancelBatchPredictionJobRequest, body)
+            except proto_json.ProtoJsonError as err:
+                raise bad_request(str(err)) from None
+        return await run_in_threadpool(_cancel, version, project, location, job_id)
+
+    def _cancel(version: str, project: str, location: str, job_id: str) -> JSONResponse:
         job = service.job(version, project, location, job_id)
         if job.terminal:
             raise failed_precondition(
@@ -230,7 +309,8 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
         return JSONResponse({})
 
     @app.delete(_JOBS + "/{job_id}")
-    def delete_job(version: str, project: str, location: str, job_id: str) -> JSONResponse:
+    def delete_job(version: str, project: str, location: str, job_id: str, request: Request) -> JSONResponse:
+        _check_query(request, aiplatform_v1.DeleteBatchPredictionJobRequest, ("name",))
         job = service.job(version, project, location, job_id)
         if not job.terminal:
             raise failed_precondition(
@@ -254,9 +334,6 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
             raise not_found(f"API version {version} is not served; use v1 or v1beta1.")
         parse_model_ref(publisher, model_ref, config, f"projects/{project}/locations/{location}")
         body = await _json_body(request)
-        if model_ref.endswith(":countTokens"):
-            counted = await run_in_threadpool(count_tokens, body, config, service.models, service.read_text)
-            return JSONResponse(counted)
         answer = await run_in_threadpool(
             generate_content, body, config, service.models, service.faults, service.read_text
         )

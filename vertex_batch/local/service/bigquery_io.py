@@ -155,17 +155,18 @@ class BigQueryIO:
         raise DestinationError(f"The output table {uri} already exists; name a new table or a dataset.")
 
     @staticmethod
-    def resolve_destination(uri: str, created_us: int, model_id: str) -> TableUri:
+    def resolve_destination(uri: str, created_us: int) -> TableUri:
         """The table a job writes: ``bq://p.ds.t`` as given, ``bq://p.ds`` → ``predictions_<time>``,
-        ``bq://p`` → ``prediction_<model>_<time>.predictions`` in a new dataset."""
+        ``bq://p`` → ``prediction_model_<time>.predictions`` in a new dataset. The proto names that dataset
+        ``prediction_<model-display-name>_<time>``; a publisher model's display name in output names is
+        ``model``, as in the Cloud Storage directory ``prediction-model-<time>``."""
         table = parse_uri(uri)
         stamp = name_stamp(created_us)
         if table.table:
             return table
         if table.dataset:
             return TableUri(table.project, table.dataset, f"predictions_{stamp}")
-        model = re.sub(r"[^A-Za-z0-9_]", "_", model_id)
-        return TableUri(table.project, f"prediction_{model}_{stamp}", "predictions")
+        return TableUri(table.project, f"prediction_model_{stamp}", "predictions")
 
     def create_output(
         self, table: TableUri, columns: list[dict[str, str]], *, new_dataset_location: str | None = None

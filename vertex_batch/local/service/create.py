@@ -1,36 +1,59 @@
 """Checks a ``batchPredictionJobs.create`` body and turns it into a new job record.
 
-Accepts what Vertex AI accepts, including the documented curl body where ``gcsSource.uris`` is a single
-string; field names may be lowerCamelCase or snake_case. Refuses, with 400/404 errors worded as Vertex AI
-words them: unknown models, missing or malformed input and output settings, a BigQuery destination table
-that already exists, and inputs with more requests than ``max_requests_per_job``.
+The body is parsed as the ``BatchPredictionJob`` proto of the request's API version (``aiplatform_v1`` or
+``aiplatform_v1beta1``), strictly, as the API front end parses it: an unknown field is a 400 ``Invalid JSON
+payload received. Unknown name "<f>" at 'batch_prediction_job': Cannot find field.``; lowerCamelCase and
+snake_case names and a single value for a list (the documented curl body's ``"uris": "INPUT_URI"``) are
+accepted. Output-only fields the client sends (``modelVersionId``, ``state``, ``createTime`` …) are
+ignored, as AIP-203 asks. Refuses, worded as Vertex AI words them where known: unknown models, missing or
+malformed input and output settings, labels Vertex AI refuses, options Gemini batch does not support, a
+BigQuery destination table that already exists, and inputs with more requests than
+``max_requests_per_job``. A missing bucket or dataset is not refused here: the job fails later (code 9).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+import unicodedata
+from collections.abc import Callable
 from typing import Any
 
-from vertex_batch.local.service import bigquery_io, gcs_io
+from google.cloud import aiplatform_v1, aiplatform_v1beta1
+
+from vertex_batch.local.service import bigquery_io, gcs_io, proto_json
 from vertex_batch.local.service.bigquery_io import BigQueryIO
 from vertex_batch.local.service.config import ServiceConfig
 from vertex_batch.local.service.errors import ApiError, DestinationError, bad_request, not_found
 from vertex_batch.local.service.gcs_io import GcsIO
 from vertex_batch.local.service.store import PENDING, JobRecord, new_id, now_us
 
-#: Other BatchPredictionJob fields a create may set; they are echoed back unchanged.
-ECHOED_FIELDS = (
-    "modelVersionId",
-    "instanceConfig",
-    "modelParameters",
-    "dedicatedResources",
-    "serviceAccount",
-    "manualBatchTuningParameters",
-    "generateExplanation",
-    "explanationSpec",
-    "encryptionSpec",
-    "disableContainerLogging",
+#: The create body's message type per API version.
+JOB_TYPES = {"v1": aiplatform_v1.BatchPredictionJob, "v1beta1": aiplatform_v1beta1.BatchPredictionJob}
+#: Fields ``batch_prediction_job.proto`` marks OUTPUT_ONLY (the generated Python types drop the
+#: annotation, so they are listed here); a client's values for them are ignored.
+OUTPUT_ONLY_FIELDS = frozenset(
+    {
+        "name", "modelVersionId", "outputInfo", "state", "error", "partialFailures", "resourcesConsumed",
+        "completionStats", "createTime", "startTime", "endTime", "updateTime", "satisfiesPzs",
+        "satisfiesPzi", "modelMonitoringStatsAnomalies", "modelMonitoringStatus",
+    }
+)  # fmt: skip
+#: Options Gemini batch prediction does not support ("custom service accounts, CMEK and VPC-SC are not
+#: supported", Vertex AI's batch prediction docs); refused rather than silently ignored.
+UNSUPPORTED_FIELDS = {
+    "serviceAccount": "a custom service account",
+    "encryptionSpec": "customer-managed encryption keys (encryptionSpec)",
+}
+#: ``BatchPredictionJob.display_name``: "can be up to 128 characters long".
+MAX_DISPLAY_NAME = 128
+#: Vertex AI's own wording for refused labels (a 400 seen from several Vertex AI resources).
+LABELS_MESSAGE = (
+    "List of found errors:\t1.Field: batch_prediction_job.labels; Message: There can be no more than 64 "
+    "labels attached to a single resource. Label keys and values can only contain lowercase letters, "
+    "numbers, dashes and underscores. Label keys must start with a letter or number, must be less than 64 "
+    "characters in length, and must be less that 128 bytes in length when encoded in UTF-8. Label values "
+    "must be less than 64 characters in length, and must be less that 128 bytes in length when encoded in "
+    "UTF-8.\t"
 )
 _PUBLISHER_MODEL = re.compile(
     r"^(?:projects/[^/]+/locations/[^/]+/)?(?:publishers/google/)?models/(?P<id>[^/@]+)(?:@[^/]*)?$"
@@ -38,19 +61,10 @@ _PUBLISHER_MODEL = re.compile(
 _LOCATION = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
-def field(obj: Mapping[str, Any], camel: str) -> Any:
-    """``obj[camel]`` or its snake_case spelling."""
-    if camel in obj:
-        return obj[camel]
-    return obj.get("".join(f"_{c.lower()}" if c.isupper() else c for c in camel))
-
-
 def model_id(model: Any, known: tuple[str, ...]) -> str:
     """The Gemini model id a ``model`` field names; raises a 404 for unknown models."""
     if not isinstance(model, str) or not model.strip():
-        raise bad_request(
-            "BatchPredictionJob.model is required, e.g. publishers/google/models/gemini-2.5-flash."
-        )
+        raise bad_request("BatchPredictionJob.model is required, e.g. publishers/google/models/gemini-2.5-flash.")
     model = model.strip()
     if re.match(r"^projects/[^/]+/locations/[^/]+/models/[^/]+$", model):
         raise not_found(f"The Model {model} does not exist.")
@@ -66,88 +80,115 @@ def model_id(model: Any, known: tuple[str, ...]) -> str:
     return name
 
 
-def _input_config(body: Mapping[str, Any]) -> dict[str, Any]:
-    config = field(body, "inputConfig")
+def _input_config(body: dict[str, Any]) -> dict[str, Any]:
+    config = body.get("inputConfig")
     if not isinstance(config, dict):
         raise bad_request("BatchPredictionJob.input_config is required.")
-    source_gcs, source_bq = field(config, "gcsSource"), field(config, "bigquerySource")
-    fmt = field(config, "instancesFormat")
+    if "vertexMultimodalDatasetSource" in config:
+        raise _not_served("a Vertex AI dataset source (vertexMultimodalDatasetSource)")
+    source_gcs, source_bq = config.get("gcsSource"), config.get("bigquerySource")
+    fmt = config.get("instancesFormat")
+    if not fmt:
+        raise bad_request("BatchPredictionJob.input_config.instances_format is required: jsonl or bigquery.")
     if bool(source_gcs) == bool(source_bq):
         raise bad_request("input_config must have exactly one of gcs_source and bigquery_source.")
     if source_gcs:
-        uris = field(source_gcs, "uris") if isinstance(source_gcs, dict) else None
-        if isinstance(uris, str):
-            uris = [uris]
-        if not isinstance(uris, list) or not uris or not all(isinstance(uri, str) for uri in uris):
+        uris = source_gcs.get("uris")
+        if not uris:
             raise bad_request("input_config.gcs_source.uris must name at least one gs:// file.")
         for uri in uris:
             try:
                 gcs_io.parse_uri(uri)
             except ValueError as err:
                 raise bad_request(str(err)) from None
-        if fmt not in (None, "", "jsonl"):
+        if fmt != "jsonl":
             raise bad_request(f"instancesFormat {fmt!r} is not supported for Gemini batch input; use jsonl.")
         return {"instancesFormat": "jsonl", "gcsSource": {"uris": uris}}
-    uri = field(source_bq, "inputUri") if isinstance(source_bq, dict) else None
-    if not isinstance(uri, str):
-        raise bad_request(
-            "input_config.bigquery_source.input_uri is required, e.g. bq://project.dataset.table."
-        )
+    uri = source_bq.get("inputUri")
+    if not uri:
+        raise bad_request("input_config.bigquery_source.input_uri is required, e.g. bq://project.dataset.table.")
     try:
         table = bigquery_io.parse_uri(uri)
     except ValueError as err:
         raise bad_request(str(err)) from None
     if not table.table:
         raise bad_request(f"The BigQuery input {uri} must name a table: bq://project.dataset.table.")
-    if fmt not in (None, "", "bigquery"):
+    if fmt != "bigquery":
         raise bad_request(f"instancesFormat {fmt!r} does not match a BigQuery source; use bigquery.")
     return {"instancesFormat": "bigquery", "bigquerySource": {"inputUri": uri}}
 
 
-def _output_config(body: Mapping[str, Any]) -> dict[str, Any]:
-    config = field(body, "outputConfig")
+def _output_config(body: dict[str, Any]) -> dict[str, Any]:
+    config = body.get("outputConfig")
     if not isinstance(config, dict):
         raise bad_request("BatchPredictionJob.output_config is required.")
-    dest_gcs, dest_bq = field(config, "gcsDestination"), field(config, "bigqueryDestination")
-    fmt = field(config, "predictionsFormat")
+    if "vertexMultimodalDatasetDestination" in config:
+        raise _not_served("a Vertex AI dataset destination (vertexMultimodalDatasetDestination)")
+    dest_gcs, dest_bq = config.get("gcsDestination"), config.get("bigqueryDestination")
+    fmt = config.get("predictionsFormat")
+    if not fmt:
+        raise bad_request("BatchPredictionJob.output_config.predictions_format is required: jsonl or bigquery.")
     if bool(dest_gcs) == bool(dest_bq):
         raise bad_request("output_config must have exactly one of gcs_destination and bigquery_destination.")
     if dest_gcs:
-        prefix = field(dest_gcs, "outputUriPrefix") if isinstance(dest_gcs, dict) else None
-        if not isinstance(prefix, str):
-            raise bad_request(
-                "output_config.gcs_destination.output_uri_prefix is required, e.g. gs://bucket/out."
-            )
+        prefix = dest_gcs.get("outputUriPrefix")
+        if not prefix:
+            raise bad_request("output_config.gcs_destination.output_uri_prefix is required, e.g. gs://bucket/out.")
         try:
             gcs_io.parse_uri(prefix)
         except ValueError as err:
             raise bad_request(str(err)) from None
-        if fmt not in (None, "", "jsonl"):
-            raise bad_request(
-                f"predictionsFormat {fmt!r} does not match a Cloud Storage destination; use jsonl."
-            )
+        if fmt != "jsonl":
+            raise bad_request(f"predictionsFormat {fmt!r} does not match a Cloud Storage destination; use jsonl.")
         return {"predictionsFormat": "jsonl", "gcsDestination": {"outputUriPrefix": prefix}}
-    uri = field(dest_bq, "outputUri") if isinstance(dest_bq, dict) else None
-    if not isinstance(uri, str):
-        raise bad_request(
-            "output_config.bigquery_destination.output_uri is required, e.g. bq://project.dataset."
-        )
+    uri = dest_bq.get("outputUri")
+    if not uri:
+        raise bad_request("output_config.bigquery_destination.output_uri is required, e.g. bq://project.dataset.")
     try:
         bigquery_io.parse_uri(uri)
     except ValueError as err:
         raise bad_request(str(err)) from None
-    if fmt not in (None, "", "bigquery"):
+    if fmt != "bigquery":
         raise bad_request(f"predictionsFormat {fmt!r} does not match a BigQuery destination; use bigquery.")
     return {"predictionsFormat": "bigquery", "bigqueryDestination": {"outputUri": uri}}
 
 
-def _labels(body: Mapping[str, Any]) -> dict[str, str]:
-    labels = field(body, "labels") or {}
-    if not isinstance(labels, dict) or not all(
-        isinstance(key, str) and isinstance(value, str) for key, value in labels.items()
+def _labels(body: dict[str, Any]) -> dict[str, str]:
+    """The job's labels, checked as Vertex AI checks them (see ``LABELS_MESSAGE``)."""
+    labels: dict[str, str] = body.get("labels") or {}
+    if len(labels) > 64 or not all(
+        key and _label_text_ok(key) and _label_char(key[0]) and _label_text_ok(value) for key, value in labels.items()
     ):
-        raise bad_request("labels must map strings to strings.")
+        raise bad_request(LABELS_MESSAGE)
     return labels
+
+
+def _label_char(char: str) -> bool:
+    """A lowercase or caseless (international) letter, or a number."""
+    return unicodedata.category(char) in ("Ll", "Lo") or unicodedata.category(char).startswith("N")
+
+
+def _label_text_ok(text: str) -> bool:
+    return len(text) < 64 and len(text.encode()) < 128 and all(c in "-_" or _label_char(c) for c in text)
+
+
+def _not_served(what: str) -> ApiError:
+    """A feature Vertex AI has but the local service cannot serve (not a production refusal)."""
+    return ApiError(501, f"The local service does not serve {what}; use Cloud Storage or BigQuery.", "UNIMPLEMENTED")
+
+
+def parse_body(body: Any, api_version: str = "v1") -> dict[str, Any]:
+    """The create body as the ``BatchPredictionJob`` proto reads it (lowerCamelCase proto3 JSON), without
+    output-only fields; raises the front end's 400 for unknown names and wrong types."""
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a BatchPredictionJob JSON object.")
+    try:
+        message = proto_json.parse(
+            JOB_TYPES.get(api_version, aiplatform_v1.BatchPredictionJob), body, "batch_prediction_job"
+        )
+    except proto_json.ProtoJsonError as err:
+        raise bad_request(str(err)) from None
+    return {key: value for key, value in proto_json.to_json(message).items() if key not in OUTPUT_ONLY_FIELDS}
 
 
 def _unavailable(what: str, err: Exception) -> ApiError:
@@ -161,15 +202,23 @@ def build_job(
     body: Any,
     bigquery: Callable[[], BigQueryIO],
     gcs: Callable[[], GcsIO],
+    api_version: str = "v1",
 ) -> JobRecord:
     """A new PENDING job for a create body; raises ``ApiError`` when the body is refused."""
-    if not isinstance(body, dict):
-        raise bad_request("The request body must be a BatchPredictionJob JSON object.")
+    body = parse_body(body, api_version)
     if not _LOCATION.match(location):
         raise bad_request(f"Invalid location {location!r}.")
-    display_name = field(body, "displayName")
-    if not isinstance(display_name, str) or not display_name.strip():
+    display_name = body.get("displayName", "")
+    if not display_name.strip():
         raise bad_request("BatchPredictionJob.display_name is required.")
+    if len(display_name) > MAX_DISPLAY_NAME:
+        raise bad_request(
+            f"BatchPredictionJob.display_name can be up to {MAX_DISPLAY_NAME} characters long; "
+            f"this one has {len(display_name)}."
+        )
+    for key, what in UNSUPPORTED_FIELDS.items():
+        if key in body:
+            raise bad_request(f"Batch prediction with Gemini models does not support {what}.")
     model = body.get("model")
     name = model_id(model, config.models)
     model = model.strip() if "/" in model else f"publishers/google/models/{model.strip()}"
@@ -192,11 +241,13 @@ def build_job(
             f"The batch prediction input has {count} requests, more than the limit of "
             f"{config.max_requests_per_job} requests per job. Split the input into several jobs."
         )
-    spec: dict[str, Any] = {"inputConfig": input_config, "outputConfig": output_config}
-    for key in ECHOED_FIELDS:
-        value = field(body, key)
-        if value is not None:
-            spec[key] = value
+    # Every other field the client set (modelParameters, instanceConfig, …) is kept and echoed, not applied.
+    spec: dict[str, Any] = {
+        key: value
+        for key, value in body.items()
+        if key not in ("displayName", "model", "labels", "inputConfig", "outputConfig")
+    }
+    spec.update(inputConfig=input_config, outputConfig=output_config)
     stamp = now_us()
     return JobRecord(
         id=new_id(),

@@ -116,7 +116,7 @@ def plan_output(
     output_config = job.spec.get("outputConfig", {})
     if "bigqueryDestination" in output_config:
         uri = output_config["bigqueryDestination"]["outputUri"]
-        table = bigquery_io.BigQueryIO.resolve_destination(uri, job.create_us, job.model_id)
+        table = bigquery_io.BigQueryIO.resolve_destination(uri, job.create_us)
         new_dataset = bigquery_io.parse_uri(uri).dataset is None
         return BigQueryOutput(bigquery(), table, columns, job.location if new_dataset else None)
     prefix = output_config["gcsDestination"]["outputUriPrefix"]

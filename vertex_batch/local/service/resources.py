@@ -9,6 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from google.cloud import aiplatform_v1
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from vertex_batch.local.service.store import (
     CANCELLED,
     CANCELLING,
@@ -17,25 +20,19 @@ from vertex_batch.local.service.store import (
     JobRecord,
 )
 
-JOB_STATE_NUMBERS: dict[str, int] = {
-    "JOB_STATE_UNSPECIFIED": 0,
-    "JOB_STATE_QUEUED": 1,
-    "JOB_STATE_PENDING": 2,
-    "JOB_STATE_RUNNING": 3,
-    "JOB_STATE_SUCCEEDED": 4,
-    "JOB_STATE_FAILED": 5,
-    "JOB_STATE_CANCELLING": 6,
-    "JOB_STATE_CANCELLED": 7,
-    "JOB_STATE_PAUSED": 8,
-    "JOB_STATE_EXPIRED": 9,
-    "JOB_STATE_UPDATING": 10,
-    "JOB_STATE_PARTIALLY_SUCCEEDED": 11,
-}
+#: ``JobState`` names and numbers, from the client library's own enum.
+JOB_STATE_NUMBERS: dict[str, int] = {state.name: state.value for state in aiplatform_v1.JobState}
+#: ``modelVersionId`` is output only and filled in by the service; publisher Gemini models answer ``"1"``
+#: (the create and get samples of Vertex AI's batch prediction docs).
+PUBLISHER_MODEL_VERSION_ID = "1"
 
 
 def rfc3339(us: int) -> str:
-    """Microseconds since the epoch as an RFC 3339 UTC timestamp (``2024-11-01T18:13:16.826123Z``)."""
-    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Microseconds since the epoch as proto3 JSON prints a ``Timestamp``: UTC, ``Z``, and 0, 3, 6 or 9
+    fractional digits (``2024-11-01T18:13:16Z``, ``…16.826Z``, ``…16.826123Z``)."""
+    stamp = Timestamp()
+    stamp.FromMicroseconds(us)
+    return stamp.ToJsonString()
 
 
 def parse_rfc3339(text: str) -> int:
@@ -70,7 +67,12 @@ def completion_stats(job: JobRecord) -> dict[str, str] | None:
 
 def job_json(job: JobRecord, *, int_enums: bool = False) -> dict[str, Any]:
     """The ``BatchPredictionJob`` JSON of a stored job."""
-    body: dict[str, Any] = {"name": job.name, "displayName": job.display_name, "model": job.model}
+    body: dict[str, Any] = {
+        "name": job.name,
+        "displayName": job.display_name,
+        "model": job.model,
+        "modelVersionId": PUBLISHER_MODEL_VERSION_ID,
+    }
     body.update({key: value for key, value in job.spec.items() if key not in body})
     body["state"] = JOB_STATE_NUMBERS[job.state] if int_enums else job.state
     if job.error:
