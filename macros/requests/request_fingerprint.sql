@@ -42,7 +42,7 @@
     there is none (a relation that is not a request model, or a unit-test fixture). -#}
 {% macro _request_settings(relation) %}
     {%- if execute and relation is not string and relation.identifier is defined -%}
-        {%- for node in graph.nodes.values() -%}
+        {%- for node in (graph.get('nodes') or {}).values() -%}
             {%- if node.resource_type == 'model'
                 and (node.alias or node.name) | lower == (relation.identifier or '') | lower
                 and (node.schema or '') | lower == (relation.schema or '') | lower -%}

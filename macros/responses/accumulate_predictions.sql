@@ -1,4 +1,5 @@
-{#- The body of a predictions model: one row per key + request_fingerprint from the landing table of
+{#- The body of a predictions model: one row per key + request_fingerprint (the row identity: see
+    request_fingerprint; the runner writes it with every landed row) from the landing table of
     `request_relation`, keeping the latest successful row if there is one, else the latest row (a
     success is never replaced by a failure).
 

@@ -60,15 +60,15 @@
 {% endmacro %}
 
 
-{#- A select of no rows shaped like the landing table: the request relation's columns with their types, then
-    the batch output columns. -#}
+{#- A select of no rows shaped like the landing table: the request relation's key columns with their types,
+    `request`, `request_fingerprint`, then the batch output columns (jobs get only the key and `request`). -#}
 {% macro empty_batch_output(request_relation) %}
     {{- return(adapter.dispatch('empty_batch_output', 'vertex_batch')(request_relation)) -}}
 {% endmacro %}
 
 {% macro default__empty_batch_output(request_relation) -%}
     {%- set added = vertex_batch.batch_output_columns() -%}
-    {%- set added_names = added | map(attribute=0) | list -%}
+    {%- set keys = vertex_batch._request_key(request_relation) | map('lower') | list -%}
     {%- set columns = [] -%}
     {%- if execute and request_relation is not string and request_relation.identifier is defined -%}
         {%- set existing = adapter.get_relation(database=request_relation.database,
@@ -76,17 +76,15 @@
                                                 identifier=request_relation.identifier) -%}
         {%- if existing is not none -%}
             {%- for column in adapter.get_columns_in_relation(existing) -%}
-                {%- if column.name | lower not in added_names -%}
+                {%- if column.name | lower in keys and column.name | lower != 'request_fingerprint' -%}
                     {%- do columns.append((column.name, column.data_type)) -%}
                 {%- endif -%}
             {%- endfor -%}
         {%- endif -%}
     {%- endif -%}
-    {%- if not columns -%}
-        {#- The request model is not built yet (e.g. `dbt compile` on a fresh dataset). -#}
-        {%- do columns.append(('request_fingerprint', 'string')) -%}
-        {%- do columns.append(('request', 'json')) -%}
-    {%- endif -%}
+    {#- Before the request model is built (e.g. `dbt compile` on a fresh dataset) only these are known. -#}
+    {%- do columns.append(('request', 'json')) -%}
+    {%- do columns.append(('request_fingerprint', 'string')) -%}
     select
     {%- for name, data_type in columns + added %}
         cast(null as {{ data_type }}) as {{ adapter.quote(name) }}{{ "," if not loop.last }}

@@ -1,7 +1,8 @@
 """Fabricated batch output rows, landed the way the runner lands a job's output.
 
-``land_rows`` appends rows to ``<request model>__batch_output``: every column of the request model (taken
-from the request table, so key, request and fingerprint match) plus ``response`` JSON, ``status``,
+``land_sql`` appends rows to ``<request model>__batch_output`` in the shape the runner stages and lands them:
+the key and ``request`` (taken from the request table), ``request_fingerprint`` rendered by
+``vertex_batch.identity`` (the runner's side of the identity contract), plus ``response`` JSON, ``status``,
 ``processed_time``, ``batch_job_name``, ``batch_attempt`` and ``landed_at``, without any batch service.
 """
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+
+from vertex_batch.identity import fingerprint_sql
 
 JOB = "projects/100000000001/locations/us-central1/batchPredictionJobs/{}"
 
@@ -21,8 +24,7 @@ RESOURCE_EXHAUSTED_STATUS = (
     '"status": "RESOURCE_EXHAUSTED"}}'
 )
 INTERNAL_STATUS = (
-    'Internal Server Error: {"error": {"code": 500, "message": "Internal error encountered.", '
-    '"status": "INTERNAL"}}'
+    'Internal Server Error: {"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}}'
 )
 
 
@@ -79,7 +81,13 @@ def _sql_string(text: str) -> str:
 
 
 def land_sql(
-    project: str, dataset: str, request_model: str, key: str, rows: list[Landed], create: bool
+    project: str,
+    dataset: str,
+    request_model: str,
+    key: str,
+    rows: list[Landed],
+    create: bool,
+    model: str = "gemini-2.5-flash",
 ) -> str:
     """SQL that creates (``create``) or appends to the landing table of ``request_model``."""
     answers = " union all ".join(
@@ -96,7 +104,7 @@ def land_sql(
     request_table = f"`{project}.{dataset}.{request_model}`"
     landing_table = f"`{project}.{dataset}.{request_model}__batch_output`"
     select = (
-        f"select r.* except (request_fingerprint), coalesce(a._fingerprint, r.request_fingerprint) "
+        f"select r.{key}, r.request, coalesce(a._fingerprint, {fingerprint_sql(model, None, 'r.request')}) "
         f"as request_fingerprint, a.response, a.status, a.processed_time, a.batch_job_name, "
         f"a.batch_attempt, a.landed_at "
         f"from {request_table} as r join ({answers}) as a on r.{key} = a._key"

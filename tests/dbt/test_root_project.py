@@ -17,6 +17,8 @@ from dbt_landing import (
     success,
 )
 
+from vertex_batch.identity import fingerprint, fingerprint_sql
+
 RESULTS_COLUMNS = [
     ("review_id", "INT64"),
     ("product", "STRING"),
@@ -123,8 +125,8 @@ def test_build_before_any_batch_run(dbt: Dbt, warehouse: Warehouse) -> None:
 
 def test_requests_are_valid_gemini_requests(dbt: Dbt, warehouse: Warehouse) -> None:
     rows = warehouse.query(
-        f"select review_id, request, request_fingerprint, "
-        f"to_hex(sha256(to_json_string(request))) as expected_fingerprint "
+        f"select review_id, request, to_json_string(request) as request_json, "
+        f"{fingerprint_sql('gemini-2.5-flash')} as request_fingerprint "
         f"from `{warehouse.project}.{dbt.dataset}.demo_review_requests` where review_id in (1, 300)"
     )
     by_key = {row["review_id"]: row for row in rows}
@@ -134,9 +136,10 @@ def test_requests_are_valid_gemini_requests(dbt: Dbt, warehouse: Warehouse) -> N
     assert request["systemInstruction"]["parts"][0]["text"].startswith("Classify the sentiment")
     assert request["generationConfig"] == {"temperature": 0, "maxOutputTokens": 8}
     assert by_key[300]["request"]["contents"][0]["role"] == "tester"
+    # The identity contract: the SQL the runner renders equals the same hash computed in Python (the dbt macro
+    # side is checked by test_landed_output_is_flattened: rows join their answers on it).
     for row in by_key.values():
-        assert row["request_fingerprint"] == row["expected_fingerprint"]
-        assert len(row["request_fingerprint"]) == 64
+        assert row["request_fingerprint"] == fingerprint("gemini-2.5-flash", None, row["request_json"])
 
 
 def test_landed_output_is_flattened(dbt: Dbt, warehouse: Warehouse) -> None:
@@ -197,9 +200,7 @@ def test_landed_output_is_flattened(dbt: Dbt, warehouse: Warehouse) -> None:
 
 def test_retries_never_replace_a_success(dbt: Dbt, warehouse: Warehouse) -> None:
     warehouse.run(
-        land_sql(
-            warehouse.project, dbt.dataset, "demo_review_requests", "review_id", SECOND_WAVE, create=False
-        )
+        land_sql(warehouse.project, dbt.dataset, "demo_review_requests", "review_id", SECOND_WAVE, create=False)
     )
     dbt("build", "--select", "demo_review_predictions+")
     rows = results(warehouse, dbt)
