@@ -1,7 +1,8 @@
 {#- The body of a flattened results model: one row per row of the request model, joined to its
-    prediction on key + request_fingerprint (a request whose prompt changed since it was answered shows
-    as not answered), with the response and status parsed into typed columns. `passthrough` lists other
-    request model columns to carry along (after the key). -#}
+    prediction on key + request_fingerprint (a request whose prompt or model changed since it was answered
+    shows as not answered), with the response and status parsed into typed columns. `passthrough` lists other
+    request model columns to carry along (after the key): jobs only ever see the key and `request`, the rest
+    is joined back here. The fingerprint is derived from the request relation (see request_fingerprint). -#}
 {% macro flatten_predictions(request_relation, predictions_relation, key, passthrough=[]) %}
     {{- return(adapter.dispatch('flatten_predictions', 'vertex_batch')(
         request_relation, predictions_relation, key, passthrough)) -}}
@@ -16,9 +17,10 @@
 with requests as (
 
     select
-    {%- for column in keys + extra + ['request_fingerprint'] %}
-        {{ column }}{{ "," if not loop.last }}
+    {%- for column in keys + extra %}
+        {{ column }},
     {%- endfor %}
+        {{ vertex_batch.request_fingerprint_of(request_relation) }} as request_fingerprint
     from {{ request_relation }}
 
 ),
