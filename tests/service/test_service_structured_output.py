@@ -49,7 +49,7 @@ def test_no_structured_output_by_default() -> None:
         ({"responseMimeType": "application/xml"}, "Unsupported responseMimeType"),
         ({"responseSchema": SCHEMA}, "only supported when responseMimeType"),
         ({"responseMimeType": "text/plain", "responseSchema": SCHEMA}, "only supported when responseMimeType"),
-        ({"responseMimeType": "application/json", "responseSchema": "OBJECT"}, "must be a JSON object"),
+        ({"responseMimeType": "application/json", "responseSchema": "OBJECT"}, "Invalid value at"),
         ({"responseMimeType": "application/json", "responseSchema": SCHEMA, "responseJsonSchema": SCHEMA}, "only one"),
         ({"responseMimeType": "text/x.enum"}, "needs a responseSchema with an enum"),
         ({"responseMimeType": "text/x.enum", "responseSchema": {"type": "STRING"}}, "with an enum"),

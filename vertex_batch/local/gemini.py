@@ -3,7 +3,8 @@
 Also the per-row status strings Vertex AI writes into batch output: ``""`` on success, otherwise
 ``"<HTTP reason>: <JSON error body>"``, e.g. ``Bad Request: {"error": {"code": 400, "message":
 "Please use a valid role: user, model.", "status": "INVALID_ARGUMENT"}}``.
-Field names are accepted in lowerCamelCase and in snake_case, as the proto3 JSON mapping allows.
+Each request is parsed strictly as proto3 JSON of ``GenerateContentRequest`` (``proto_json``): unknown or
+misspelled fields, values of the wrong type and invalid enum names fail the row as Vertex AI fails it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from vertex_batch.local.backends.base import ChatPrompt, Generation
+from vertex_batch.local.proto_json import ProtoJsonError, parse_request
 
 HTTP_REASONS: dict[int, str] = {
     400: "Bad Request",
@@ -189,22 +191,20 @@ def to_prompt(
     read_text_file: TextFileReader | None = None,
 ) -> ChatPrompt:
     """Validate one ``GenerateContentRequest`` and map it to a chat prompt; raise ``RowError`` if invalid."""
-    request = load_request(request)
+    raw = load_request(request)
+    try:
+        request = parse_request(raw)
+    except ProtoJsonError as err:
+        raise invalid(str(err)) from None
     contents = request.get("contents")
-    if isinstance(contents, dict):
-        contents = [contents]
     if not isinstance(contents, list) or not contents:
         raise invalid(
             "Unable to submit request because it has no contents: a GenerateContentRequest needs "
             '"contents": [{"role": "user", "parts": [{"text": "..."}]}].'
         )
     messages: list[dict[str, str]] = []
-    system = _field(request, "systemInstruction")
+    system = request.get("systemInstruction")
     if system is not None:
-        if isinstance(system, str):
-            system = {"parts": [{"text": system}]}
-        if not isinstance(system, dict):
-            raise invalid('systemInstruction must be a Content object: {"parts": [{"text": "..."}]}.')
         messages.append({"role": "system", "content": _content_text(system, read_text_file)})
     for content in contents:
         if not isinstance(content, dict):
@@ -221,9 +221,13 @@ def to_prompt(
         raise invalid("The local model does not support tools (function calling, search or code execution).")
     if _field(request, "cachedContent"):
         raise invalid("The local batch-prediction service does not support cachedContent.")
-    config = _field(request, "generationConfig") or {}
-    if not isinstance(config, dict):
-        raise invalid("generationConfig must be a JSON object.")
+    config = request.get("generationConfig") or {}
+    # The backend constrains output with the schema as the user wrote it (the proto form renders
+    # int64 bounds as strings and drops explicit defaults).
+    raw_config = _field(raw, "generationConfig") or {}
+    for name in ("responseSchema", "responseJsonSchema"):
+        if name in config:
+            config[name] = _field(raw_config, name)
     return _with_config(tuple(messages), config, default_max_tokens)
 
 
@@ -243,7 +247,7 @@ def _with_config(messages: tuple[dict[str, str], ...], config: Mapping[str, Any]
         raise invalid(f"stopSequences has {len(stops)} entries; at most {MAX_STOP_SEQUENCES} are allowed.")
     temperature = _number(config, "temperature", 0.0, 2.0)
     top_p = _number(config, "topP", 0.0, 1.0)
-    top_k = _number(config, "topK", 1, 1_000_000, integer=True)
+    top_k = _number(config, "topK", 1, 1_000_000)  # a float in GenerationConfig
     max_tokens = _number(config, "maxOutputTokens", 1, 65_536, integer=True)
     seed = _number(config, "seed", -(2**31), 2**31 - 1, integer=True)
     mime_type, schema = _response_format(config)
@@ -252,7 +256,7 @@ def _with_config(messages: tuple[dict[str, str], ...], config: Mapping[str, Any]
         messages=messages,
         temperature=1.0 if temperature is None else temperature,
         top_p=0.95 if top_p is None else top_p,
-        top_k=top_k,
+        top_k=None if top_k is None else int(top_k),
         max_tokens=default_max if max_tokens is None else max_tokens,
         stop=tuple(stop for stop in stops if stop),
         seed=seed,

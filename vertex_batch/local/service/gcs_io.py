@@ -19,6 +19,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from vertex_batch.local.service.errors import InputError, JobFailure, bucket_missing
+from vertex_batch.local.service.jsonl_import import InferredSchema
 
 MAX_TEXT_FILE_BYTES = 1_000_000
 #: Keys of an output line that an input line's own keys may not overwrite.
@@ -133,8 +134,10 @@ class GcsIO:
             return None
 
     def read_rows(self, uris: list[str]) -> Iterator[dict[str, Any]]:
-        """Every JSONL line of the input as a dict; raises ``InputError`` on a malformed line."""
+        """Every JSONL line of the input as a dict; raises ``InputError`` on a malformed line or an input that
+        Vertex AI's import refuses as a whole (see ``jsonl_import``)."""
         paths = self.expand(uris)
+        schema = InferredSchema()
         for path in paths:
             for number, line in enumerate(self._lines(path), start=1):
                 if not line.strip():
@@ -145,7 +148,9 @@ class GcsIO:
                     raise InputError(f"Line {number} of {path.uri} is not valid JSON: {err.msg}.") from None
                 if not isinstance(row, dict):
                     raise InputError(f"Line {number} of {path.uri} is not a JSON object.")
+                schema.add(row, f"Line {number} of {path.uri}")
                 yield row
+        schema.finish()
 
     @staticmethod
     def infer_columns(rows: list[dict[str, Any]]) -> list[dict[str, str]]:

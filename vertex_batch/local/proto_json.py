@@ -1,0 +1,159 @@
+"""Strict proto3 JSON parsing of a Gemini ``GenerateContentRequest``, with Vertex AI's error wording.
+
+The pinned google-cloud-aiplatform types know every field; parsing follows the proto3 JSON mapping as
+Google's front end applies it: field names in lowerCamelCase or as in the proto, a single value where a
+list is expected, numbers as JSON strings, enum names (matched regardless of case). Anything else is
+refused the way Vertex AI refuses it, e.g.
+``Invalid JSON payload received. Unknown name "type_" at 'generation_config.response_schema': Cannot find
+field.`` Paths use proto field names; list and map entries carry their index (``contents[0].parts[0]``,
+``…properties[1].value``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from google.cloud.aiplatform_v1beta1.types import GenerateContentRequest
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+REQUEST_TYPE = GenerateContentRequest.pb()
+_TYPE_NAMES = {
+    getattr(FieldDescriptor, name): name
+    for name in dir(FieldDescriptor)
+    if name.startswith("TYPE_") and isinstance(getattr(FieldDescriptor, name), int)
+}
+_INTEGER_TYPES = frozenset(
+    getattr(FieldDescriptor, f"TYPE_{name}")
+    for name in ("INT32", "INT64", "UINT32", "UINT64", "SINT32", "SINT64", "FIXED32", "FIXED64", "SFIXED32", "SFIXED64")
+)
+_FLOAT_TYPES = frozenset({FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE})
+_FLOAT_WORDS = frozenset({"NaN", "Infinity", "-Infinity"})
+
+
+class ProtoJsonError(ValueError):
+    """A request that is not valid proto3 JSON for its message; ``str()`` is Vertex AI's message."""
+
+
+def parse_request(value: dict[str, Any]) -> dict[str, Any]:
+    """Check a ``GenerateContentRequest`` strictly; return it in canonical proto3 JSON (lowerCamelCase
+    names, lists where the proto has lists); raises ``ProtoJsonError``."""
+    normalized = _message(value, REQUEST_TYPE.DESCRIPTOR, "")
+    try:
+        message = json_format.ParseDict(normalized, REQUEST_TYPE(), ignore_unknown_fields=False)
+    except json_format.ParseError as err:
+        raise ProtoJsonError(f"Invalid JSON payload received. {err}") from None
+    return json_format.MessageToDict(message)
+
+
+def _at(path: str) -> str:
+    return f" at '{path}'" if path else ""
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _invalid_value(path: str, kind: str, value: Any) -> ProtoJsonError:
+    shown = f'"{value}"' if isinstance(value, str) else json.dumps(value)
+    return ProtoJsonError(f"Invalid value at '{path}' ({kind}), {shown}")
+
+
+def proto_name(field: FieldDescriptor) -> str:
+    """The field's name in the .proto file: the Python types rename fields such as ``type`` to ``type_``."""
+    if field.name.endswith("_") and field.json_name == field.name[:-1]:
+        return field.json_name
+    return field.name
+
+
+def _message(value: Any, descriptor: Descriptor, path: str) -> dict[str, Any]:
+    fields = {**{proto_name(f): f for f in descriptor.fields}, **{f.json_name: f for f in descriptor.fields}}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        field = fields.get(key)
+        if field is None:
+            raise ProtoJsonError(f'Invalid JSON payload received. Unknown name "{key}"{_at(path)}: Cannot find field.')
+        out[field.json_name] = _field(field, item, key, path)
+    return out
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    return field.message_type is not None and field.message_type.GetOptions().map_entry
+
+
+def _field(field: FieldDescriptor, value: Any, key: str, parent: str) -> Any:
+    path = _join(parent, proto_name(field))
+    if value is None:
+        return None
+    if _is_map(field):
+        if not isinstance(value, dict):
+            raise _invalid_value(path, f"type.googleapis.com/{field.message_type.full_name}", value)
+        value_field = field.message_type.fields_by_name["value"]
+        return {
+            name: _single(value_field, item, f"{path}[{index}].value")
+            for index, (name, item) in enumerate(value.items())
+        }
+    if field.is_repeated:
+        items = value if isinstance(value, list) else [value]
+        return [_single(field, item, f"{path}[{index}]") for index, item in enumerate(items)]
+    if isinstance(value, list):
+        raise ProtoJsonError(
+            f'Invalid JSON payload received. Unknown name "{key}"{_at(parent)}: '
+            "Proto field is not repeating, cannot start list."
+        )
+    return _single(field, value, path)
+
+
+def _single(field: FieldDescriptor, value: Any, path: str) -> Any:
+    if field.message_type is not None:
+        if field.message_type.full_name.startswith("google.protobuf."):
+            return value  # well-known types (Struct, Value, Duration, …): json_format checks them
+        if not isinstance(value, dict):
+            raise _invalid_value(path, f"type.googleapis.com/{field.message_type.full_name}", value)
+        return _message(value, field.message_type, path)
+    if field.enum_type is not None:
+        return _enum(field, value, path)
+    return _scalar(field, value, path)
+
+
+def _enum(field: FieldDescriptor, value: Any, path: str) -> Any:
+    names = {item.name.upper(): item.name for item in field.enum_type.values}
+    if isinstance(value, str) and value.upper() in names:
+        return names[value.upper()]
+    if isinstance(value, int) and not isinstance(value, bool) and field.enum_type.values_by_number.get(value):
+        return value
+    raise _invalid_value(path, f"type.googleapis.com/{field.enum_type.full_name}", value)
+
+
+def _scalar(field: FieldDescriptor, value: Any, path: str) -> Any:
+    kind = field.type
+    ok = True
+    if kind in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES):
+        ok = isinstance(value, str)
+    elif kind == FieldDescriptor.TYPE_BOOL:
+        ok = isinstance(value, bool)
+    elif isinstance(value, bool):
+        ok = False
+    elif kind in _INTEGER_TYPES:
+        if isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                ok = False
+        elif isinstance(value, float):
+            ok = value.is_integer()
+            value = int(value) if ok else value
+        else:
+            ok = isinstance(value, int)
+    elif kind in _FLOAT_TYPES:
+        if isinstance(value, str) and value not in _FLOAT_WORDS:
+            try:
+                value = float(value)
+            except ValueError:
+                ok = False
+        else:
+            ok = isinstance(value, int | float | str)
+    if not ok:
+        raise _invalid_value(path, _TYPE_NAMES.get(kind, "TYPE_UNKNOWN"), value)
+    return value
