@@ -25,7 +25,9 @@ from vertex_batch.local.service.errors import DestinationError, InputError, data
 
 #: Column types BigQuery batch input refuses.
 UNSUPPORTED_TYPES = frozenset({"RECORD", "STRUCT", "RANGE", "DATETIME", "GEOGRAPHY"})
-#: Column names the output adds; an input column may not have them.
+#: Column names the output adds; an input column may not have them (Vertex AI documents ``response`` and
+#: ``status`` as reserved; ``processed_time`` would collide in the output table as well). Case-insensitive,
+#: as BigQuery column names are.
 RESERVED_COLUMNS = ("response", "status", "processed_time")
 OUTPUT_COLUMNS = (
     bigquery.SchemaField("response", "JSON"),
@@ -114,17 +116,16 @@ class BigQueryIO:
         except NotFound:
             raise InputError(f"The input table {uri} was not found.") from None
         names = {field.name: field for field in schema}
-        lowered = {field.name.lower() for field in schema}
         if "request" not in names:
             raise InputError(f"The input table {uri} has no column named request.")
         if names["request"].field_type not in ("JSON", "STRING") or names["request"].mode == "REPEATED":
             raise InputError(
                 f"The request column of {uri} is {names['request'].field_type}; it must be JSON or STRING."
             )
-        for reserved in RESERVED_COLUMNS:
-            if reserved in lowered:
+        for field in schema:
+            if field.name.lower() in RESERVED_COLUMNS:
                 raise InputError(
-                    f"The input table {uri} has a column named {reserved}, which the output reserves; rename it."
+                    f"The input table {uri} has a column named {field.name}, which the output reserves; rename it."
                 )
         for field in schema:
             kind = "ARRAY" if field.mode == "REPEATED" else field.field_type
