@@ -1,0 +1,97 @@
+"""The estimate's arithmetic without a warehouse: stratified counts, output from history, unknown prices."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from vertex_batch.dbt_graph import BatchSettings
+from vertex_batch.errors import BudgetExceeded
+from vertex_batch.estimate import (
+    CostEstimate,
+    CountedCosts,
+    InputCount,
+    OutputGuess,
+    output_from_history,
+    stratified_total,
+)
+from vertex_batch.ports import Landed, Pending, RequestModel
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_stratified_sample_lands_within_its_stated_error() -> None:
+    rng = random.Random(7)
+    sizes = sorted(rng.choice([200, 800, 3000, 12000]) + rng.randrange(100) for _ in range(10_000))
+    tokens = [round(size / 3.7 + rng.gauss(0, size / 40)) for size in sizes]
+    step = 50
+    strata = [range(start, min(start + step, len(sizes))) for start in range(0, len(sizes), step)]
+    picked = [stratum[len(stratum) // 2] for stratum in strata]
+    total, error = stratified_total(
+        [sum(sizes[i] for i in stratum) for stratum in strata],
+        [tokens[i] for i in picked],
+        [sizes[i] for i in picked],
+    )
+    truth = sum(tokens)
+    assert abs(total - truth) <= error
+    assert error / truth < 0.05
+
+
+def test_output_from_history_is_mean_with_median_to_p90_range() -> None:
+    guess = output_from_history(100, [10, 10, 10, 10, 100], "5 past answers")
+    assert guess.tokens == 100 * 28
+    assert guess.low == 100 * 10
+    assert guess.high == 100 * 64
+    assert "median 10.0" in guess.basis and "p90 64.0" in guess.basis
+
+
+def test_an_estimate_prints_a_range_and_its_assumptions() -> None:
+    from vertex_batch.costs import price_for
+
+    estimate = CostEstimate(
+        "gemini-2.5-flash",
+        InputCount(rows=1000, tokens=200_000, error_tokens=4_000, counted_rows=200, method="sampled"),
+        OutputGuess(tokens=50_000, low=40_000, high=90_000, basis="history"),
+        price_for("gemini-2.5-flash"),
+        ("no implicit-cache discount",),
+    )
+    assert estimate.low_usd < estimate.cost_usd < estimate.high_usd
+    assert estimate.cost_usd == pytest.approx((200_000 * 0.30 + 50_000 * 2.50) * 0.5 / 1e6)
+    text = "\n".join(estimate.describe())
+    assert "± 4000" in text and "range $" in text and "assumption: no implicit-cache discount" in text
+
+
+@dataclass
+class CannedRunner:
+    """Answers every query with the same rows."""
+
+    rows: list[tuple[Any, ...]]
+    queries: list[str] = field(default_factory=list)
+
+    def run(self, sql: str) -> list[tuple[Any, ...]]:
+        self.queries.append(sql)
+        return self.rows
+
+
+def request_model(gemini: str) -> RequestModel:
+    return RequestModel("reviews", "p.d.reviews", BatchSettings.from_meta("reviews", {"key": "id", "model": gemini}))
+
+
+def test_max_cost_refuses_to_guess_for_a_model_without_a_price() -> None:
+    costs = CountedCosts(runner_for=lambda _: CannedRunner([]), counter_for=lambda _: None, refuse_unpriced=True)
+    with pytest.raises(BudgetExceeded, match="no price for model 'gemini-9-ultra'") as info:
+        costs.estimate(request_model("gemini-9-ultra"), Pending(rows=3, fingerprint="f", query="SELECT 1"))
+    assert "\n" not in str(info.value)
+
+
+def test_a_model_without_a_price_is_one_warning_and_no_cost() -> None:
+    warnings: list[str] = []
+    costs = CountedCosts(runner_for=lambda _: CannedRunner([(1200,)]), counter_for=lambda _: None, warn=warnings.append)
+    model = request_model("gemini-9-ultra")
+    costs.estimate(model, Pending(rows=0, fingerprint="f", query="SELECT 1"))
+    costs.estimate(model, Pending(rows=0, fingerprint="f", query="SELECT 1"))
+    assert len(warnings) == 1 and "gemini-9-ultra" in warnings[0]
+    assert costs.actual(model, Landed(rows=1, prompt_tokens=10, candidate_tokens=2, total_tokens=12)) == 0.0
