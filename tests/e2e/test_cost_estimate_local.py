@@ -18,22 +18,9 @@ from vertex_batch.usage import job_usage
 
 MODEL = "gemini-2.5-flash"
 WORDS = [
-    "the",
-    "quick",
-    "brown",
-    "fox",
-    "jumps",
-    "over",
-    "a",
-    "lazy",
-    "dog",
-    "while",
-    "reviewers",
-    "argue",
-    "about",
-    "battery",
-    "life",
-]
+    "the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog",
+    "while", "reviewers", "argue", "about", "battery", "life",
+]  # fmt: skip
 
 
 def requests(count: int, seed: int) -> list[dict[str, object]]:
