@@ -25,6 +25,8 @@ from vertex_batch.errors import ConfigurationError
 if TYPE_CHECKING:
     from google.cloud import storage
 
+    from vertex_batch.connections import Connections
+
 #: The region a job runs in when only the dataset location says where: the multi-region's usual Gemini region.
 REGION_FOR_MULTI_REGION = {"US": "us-central1", "EU": "europe-west4"}
 #: Region name prefixes inside each multi-region (a bucket or dataset there is compatible with those regions).
@@ -189,6 +191,21 @@ def prepare_bucket(client: storage.Client, plan: IOPlan, *, create: bool) -> IOP
             f"{plan.dataset_location}: use a bucket in {region.upper()} (`{make}`)"
         )
     return IOPlan(plan.path, plan.region, plan.dataset, plan.dataset_location, plan.gcs_prefix, location, plan.reason)
+
+
+def storage_client(connections: Connections) -> storage.Client:
+    """A google-cloud-storage client for the run's project (``STORAGE_EMULATOR_HOST`` points it elsewhere)."""
+    from google.cloud import storage
+
+    return storage.Client(project=connections.project, credentials=connections.credentials)
+
+
+def planner_for(connections: Connections, option: str | None = None, create_bucket: bool = True) -> Planner:
+    """A planner that reads dataset locations and buckets through the run's official clients."""
+    from vertex_batch.warehouse import Warehouse
+
+    warehouse = Warehouse(connections.bigquery_client())
+    return Planner(warehouse.dataset_location, lambda: storage_client(connections), option, create_bucket)
 
 
 @dataclass
