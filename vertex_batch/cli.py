@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vertex_batch.errors import VertexBatchError
+from vertex_batch.report import EXIT_RUNNING
+from vertex_batch.settings import RequestModelDefaults, RunSettings, describe
 
 DEMO_RESULTS_MODEL = "demo_review_results"
 
 
 def _add_dbt_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--project-dir", type=Path, default=Path.cwd(), help="dbt project folder (default: .)"
-    )
+    parser.add_argument("--project-dir", type=Path, default=Path.cwd(), help="dbt project folder (default: .)")
     parser.add_argument(
         "--profiles-dir",
         type=Path,
@@ -38,9 +38,7 @@ def _add_local_arguments(parser: argparse.ArgumentParser) -> None:
         default=Path(".state/local"),
         help="where the local stack keeps its data (default: .state/local)",
     )
-    parser.add_argument(
-        "--backend", default="smollm2", help="local model backend: smollm2 | fake-fast-test | openai"
-    )
+    parser.add_argument("--backend", default="smollm2", help="local model backend: smollm2 | fake-fast-test | openai")
     parser.add_argument("--workers", type=int, default=2, help="jobs the local service runs at once")
     parser.add_argument(
         "--base-port",
@@ -48,6 +46,47 @@ def _add_local_arguments(parser: argparse.ArgumentParser) -> None:
         default=9050,
         help="first of four ports: BigQuery, its gRPC, GCS, batch service (default 9050-9053)",
     )
+
+
+def meta_defaults_help() -> str:
+    """The ``meta.vertex_batch`` defaults, as the help's epilog shows them (from ``RequestModelDefaults``)."""
+    lines = [
+        "request model settings: meta.vertex_batch.<name>, else dbt var vertex_batch_<name>, "
+        "else env VERTEX_BATCH_<NAME>, else the default:"
+    ]
+    lines += [f"  {name}: {describe(RequestModelDefaults, name)}" for name in RequestModelDefaults.model_fields]
+    return "\n".join(lines)
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of build, submit and resume; defaults and help from ``settings.RunSettings``."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = meta_defaults_help()
+    _add_dbt_arguments(parser)
+    parser.add_argument("-s", "--select", nargs="+", default=[], help="dbt selectors (default: the whole project)")
+    parser.add_argument("--exclude", nargs="+", default=[], help="dbt selectors to leave out")
+    parser.add_argument(
+        "--max-cost",
+        type=float,
+        default=None,
+        help="USD budget of the run: nothing is submitted when the estimate is above it, and no later job "
+        "(chunk or retry round) that would take the run above it",
+    )
+    parser.add_argument(
+        "--full-refresh-predictions",
+        action="store_true",
+        help="submit every row again, even those already answered (pays again)",
+    )
+    parser.add_argument(
+        "--max-concurrent-jobs", type=int, default=None, help=describe(RunSettings, "max_concurrent_jobs")
+    )
+    parser.add_argument("--poll-seconds", type=float, default=None, help=describe(RunSettings, "poll_seconds"))
+    parser.add_argument(
+        "--retry-backoff", type=float, default=None, help=describe(RunSettings, "retry_backoff_seconds")
+    )
+    parser.add_argument("--keep-tables", action="store_true", help="keep the staged input and raw job output tables")
+    parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    parser.add_argument("--local", action="store_true", help="start (or reuse) the local stack and run against it")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,51 +98,33 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     build = commands.add_parser(
-        "build", help="build request models, run their batch jobs, build downstream models"
+        "build", help="build request models, run their batch jobs, build downstream models (waits)"
     )
-    _add_dbt_arguments(build)
-    build.add_argument(
-        "-s", "--select", nargs="+", default=[], help="dbt selectors (default: the whole project)"
-    )
-    build.add_argument("--exclude", nargs="+", default=[], help="dbt selectors to leave out")
+    _add_run_arguments(build)
     build.add_argument(
         "--dry-run", action="store_true", help="print rows, tokens and cost per request model; submit nothing"
     )
-    build.add_argument(
-        "--max-cost", type=float, default=None, help="refuse to submit when the estimate is above this (USD)"
-    )
-    build.add_argument(
-        "--full-refresh-predictions",
-        action="store_true",
-        help="submit every row again, even those already answered (pays again)",
-    )
-    build.add_argument(
-        "--detach", action="store_true", help="on Ctrl-C leave the jobs running instead of cancelling"
-    )
-    build.add_argument(
-        "--max-concurrent-jobs", type=int, default=4, help="jobs in flight at once (default 4)"
-    )
-    build.add_argument(
-        "--poll-seconds", type=float, default=None, help="seconds between job polls (10 local, 30 cloud)"
-    )
-    build.add_argument(
-        "--retry-backoff",
-        type=float,
-        default=None,
-        help="seconds before the first retry of retryable rows, doubled each attempt (2 local, 60 cloud)",
-    )
-    build.add_argument(
-        "--keep-tables", action="store_true", help="keep the staged input and raw job output tables"
-    )
-    build.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
-    build.add_argument(
-        "--local", action="store_true", help="start (or reuse) the local stack and run against it"
-    )
+    build.add_argument("--detach", action="store_true", help="on Ctrl-C leave the jobs running instead of cancelling")
     _add_local_arguments(build)
 
-    demo = commands.add_parser(
-        "demo", help="run the demo project end to end on the local stack and print results"
+    submit = commands.add_parser(
+        "submit", help="build the request models, submit their jobs, print the run id and exit (schedulers)"
     )
+    _add_run_arguments(submit)
+    _add_local_arguments(submit)
+
+    resume = commands.add_parser(
+        "resume",
+        help="land finished jobs, resubmit retryable rows, build downstream when all landed; "
+        f"exit 0 when done, {EXIT_RUNNING} while jobs still run",
+    )
+    _add_run_arguments(resume)
+    resume.add_argument("--run", default=None, help="run id (default: the latest run in the ledger)")
+    resume.add_argument("--wait", action="store_true", help="wait until every job has landed")
+    resume.add_argument("--detach", action="store_true", help="on Ctrl-C leave the jobs running instead of cancelling")
+    _add_local_arguments(resume)
+
+    demo = commands.add_parser("demo", help="run the demo project end to end on the local stack and print results")
     _add_local_arguments(demo)
     demo.add_argument("--keep-running", action="store_true", help="leave the local stack running afterwards")
     demo.add_argument("--rows", type=int, default=12, help="flattened rows to print")
@@ -145,9 +166,7 @@ def _use_local_stack(args: argparse.Namespace, dataset: str | None = None) -> bo
     stack = _stack(args)
     running = all(state.startswith("running") for state in stack.status().values())
     if not running:
-        print(
-            f"starting the local stack in {args.state_dir} (model backend: {args.backend})", file=sys.stderr
-        )
+        print(f"starting the local stack in {args.state_dir} (model backend: {args.backend})", file=sys.stderr)
         stack.up()
     env = stack.config.client_env(dataset or os.environ.get("VERTEX_BATCH_DATASET", "vertex_batch_demo"))
     os.environ.update(env)
@@ -169,46 +188,93 @@ def _dbt_project(args: argparse.Namespace, quiet: bool = False):
     )
 
 
-def _build(args: argparse.Namespace) -> int:
+def _options(args: argparse.Namespace, run_id: str | None = None):
+    """``BuildOptions`` from the flags over ``RunSettings`` (environment ``VERTEX_BATCH_*``, then defaults)."""
+    from vertex_batch.connections import ENV_API_ENDPOINT
+    from vertex_batch.runner import BuildOptions, new_run_id
+
+    local = bool(os.environ.get(ENV_API_ENDPOINT))
+    given = {
+        "max_concurrent_jobs": args.max_concurrent_jobs,
+        "poll_seconds": args.poll_seconds,
+        "retry_backoff_seconds": args.retry_backoff,
+    }
+    settings = RunSettings(**{name: value for name, value in given.items() if value is not None})
+    return BuildOptions(
+        selectors=tuple(args.select),
+        excludes=tuple(args.exclude),
+        dry_run=getattr(args, "dry_run", False),
+        max_cost=args.max_cost,
+        full_refresh_predictions=args.full_refresh_predictions,
+        detach=getattr(args, "detach", False),
+        max_concurrent_jobs=settings.max_concurrent_jobs,
+        poll_seconds=settings.poll(local),
+        retry_backoff_seconds=settings.backoff(local),
+        keep_tables=args.keep_tables,
+        location=args.location,
+        run_id=run_id or new_run_id(),
+    )
+
+
+def _runner(args: argparse.Namespace, run_id: str | None = None):
     from vertex_batch.connections import ENV_API_ENDPOINT
     from vertex_batch.progress import Progress
-    from vertex_batch.runner import BuildOptions, Runner
+    from vertex_batch.runner import Runner
 
     if args.local:
         _use_local_stack(args)
     local = bool(os.environ.get(ENV_API_ENDPOINT))
-    options = BuildOptions(
-        selectors=tuple(args.select),
-        excludes=tuple(args.exclude),
-        dry_run=args.dry_run,
-        max_cost=args.max_cost,
-        full_refresh_predictions=args.full_refresh_predictions,
-        detach=args.detach,
-        max_concurrent_jobs=args.max_concurrent_jobs,
-        poll_seconds=args.poll_seconds if args.poll_seconds is not None else (1.0 if local else 30.0),
-        retry_backoff_seconds=args.retry_backoff
-        if args.retry_backoff is not None
-        else (2.0 if local else 60.0),
-        keep_tables=args.keep_tables,
-        location=args.location,
-    )
     progress = Progress(interval=5.0 if local else 30.0)
-    report = Runner(_dbt_project(args, quiet=args.json), options, progress).build()
+    return Runner(_dbt_project(args, quiet=args.json), _options(args, run_id), progress)
+
+
+def _finish(args: argparse.Namespace, report, exit_code: int | None = None) -> int:
     if args.json:
         print(json.dumps(report.to_json(), indent=2, default=str))
     _print_outcome(report)
-    return report.exit_code
+    return report.exit_code if exit_code is None else exit_code
+
+
+def _build(args: argparse.Namespace) -> int:
+    report = _runner(args).build()
+    return _finish(args, report)
+
+
+def _submit(args: argparse.Namespace) -> int:
+    """Submit and return: exit 0 with the run id, whatever the jobs will do."""
+    from vertex_batch.report import EXIT_BUDGET, EXIT_FAILED
+
+    report = _runner(args).submit()
+    if not args.json:
+        print(report.run_id)
+    code = report.exit_code
+    return _finish(args, report, code if code in (EXIT_BUDGET, EXIT_FAILED) else 0)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    if args.local:
+        _use_local_stack(args)
+    run = args.run or _latest_run(args)
+    if run is None:
+        print("no run in the ledger yet: run `vertex-batch submit` first", file=sys.stderr)
+        return 0
+    report = _runner(args, run_id=run).resume(wait=args.wait)
+    return _finish(args, report)
 
 
 def _print_outcome(report) -> None:
-    from vertex_batch.runner import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
+    from vertex_batch.report import EXIT_BUDGET, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
 
     words = {
         EXIT_OK: "every job succeeded",
+        EXIT_RUNNING: "jobs still running; run `vertex-batch resume` again later",
+        EXIT_BUDGET: f"stopped by the budget: {report.budget_stop}",
         EXIT_PARTIAL: "finished, but some rows failed permanently (see the results' error columns)",
         EXIT_FAILED: "at least one job did not succeed",
         EXIT_INTERRUPTED: "interrupted",
     }
+    if report.exit_code not in words:
+        return
     verb = "dry run" if report.dry_run else "run"
     print(f"vertex-batch {verb} {report.run_id}: {words[report.exit_code]}", file=sys.stderr)
 
@@ -221,9 +287,7 @@ def _demo(args: argparse.Namespace) -> int:
     root = Path(__file__).resolve().parent.parent
     started = _use_local_stack(args, dataset="vertex_batch_demo")
     try:
-        dbt_args = argparse.Namespace(
-            project_dir=root, profiles_dir=root / "profiles", target=None, vars=None
-        )
+        dbt_args = argparse.Namespace(project_dir=root, profiles_dir=root / "profiles", target=None, vars=None)
         options = BuildOptions(poll_seconds=1.0, retry_backoff_seconds=2.0)
         report = Runner(_dbt_project(dbt_args), options, Progress(interval=5.0)).build()
         _print_outcome(report)
@@ -251,9 +315,7 @@ def _print_results(connections, dataset: str, limit: int) -> None:
     totals = next(
         iter(client.query(f"SELECT COUNT(*), COUNTIF(is_success), COUNTIF(NOT is_success) FROM {table}").result())
     )
-    print(
-        f"\n{DEMO_RESULTS_MODEL}: {totals[0]} rows, {totals[1]} answered by the local model, {totals[2]} failed\n"
-    )
+    print(f"\n{DEMO_RESULTS_MODEL}: {totals[0]} rows, {totals[1]} answered by the local model, {totals[2]} failed\n")
     header = ["review_id", "response_text", "finish", "in", "out", "model_version", "ok", "error"]
     lines = [header]
     for row in rows:
@@ -291,26 +353,27 @@ def _local(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ledger_rows(args: argparse.Namespace):
+def _ledger_rows(args: argparse.Namespace, run: str | None = None):
+    """Ledger entries of ``run`` (default ``args.run``, else the latest run), with the connections to reach them."""
     from vertex_batch.connections import Connections
-    from vertex_batch.ledger import LEDGER_TABLE, Ledger
+    from vertex_batch.landing import ledger_table
+    from vertex_batch.ledger import Ledger
     from vertex_batch.warehouse import Warehouse
 
     manifest = _dbt_project(args, quiet=True).parse()
-    datasets = {
-        (
-            node.database,
-            (node.batch_settings.destination_dataset if node.batch_settings else None) or node.schema,
-        )
-        for node in manifest.request_models()
-    }
+    tables = sorted({ledger_table(node.table_id) for node in manifest.request_models()})
     entries = []
-    for project, dataset in sorted(datasets):
-        connections = Connections.from_env(project, args.location)
-        ledger = Ledger(Warehouse(connections.bigquery_client()), f"{project}.{dataset}.{LEDGER_TABLE}")
+    for table in tables:
+        connections = Connections.from_env(table.split(".", 1)[0], args.location)
+        ledger = Ledger(Warehouse(connections.bigquery_client()), table)
         entries += [(connections, entry) for entry in ledger.entries()]
-    run = args.run or (max((entry.run_id for _, entry in entries), default=None))
+    run = run or getattr(args, "run", None) or max((entry.run_id for _, entry in entries), default=None)
     return run, [(c, e) for c, e in entries if e.run_id == run]
+
+
+def _latest_run(args: argparse.Namespace) -> str | None:
+    run, _ = _ledger_rows(args, None)
+    return run
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -329,7 +392,7 @@ def _status(args: argparse.Namespace) -> int:
                 "request_model": entry.request_model,
                 "attempt": entry.attempt,
                 "chunk": entry.chunk,
-                "state": snapshot.state,
+                "state": snapshot.state_name,
                 "rows": entry.rows_submitted,
                 "successful": snapshot.successful,
                 "failed": snapshot.failed,
@@ -358,11 +421,19 @@ def _cancel(args: argparse.Namespace) -> int:
         return 0
     for connections, entry in live:
         JobClient(connections).cancel(entry.job_name)
-        print(f"cancel requested: {entry.job_name} (completed rows are kept; rerun build to land them)")
+        print(f"cancel requested: {entry.job_name} (completed rows are kept; `vertex-batch resume` lands them)")
     return 0
 
 
-COMMANDS = {"build": _build, "demo": _demo, "local": _local, "status": _status, "cancel": _cancel}
+COMMANDS = {
+    "build": _build,
+    "submit": _submit,
+    "resume": _resume,
+    "demo": _demo,
+    "local": _local,
+    "status": _status,
+    "cancel": _cancel,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -378,14 +449,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if args.debug:
             raise
-        from vertex_batch.local.stack import StackError
-
-        if isinstance(error, StackError):
+        if type(error).__module__.startswith("vertex_batch.local"):
             print(f"error: local stack: {error}", file=sys.stderr)
             return 1
-        print(
-            f"error: {type(error).__name__}: {error} (rerun with --debug for the traceback)", file=sys.stderr
-        )
+        print(f"error: {type(error).__name__}: {error} (rerun with --debug for the traceback)", file=sys.stderr)
         return 1
 
 

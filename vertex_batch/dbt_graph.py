@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from vertex_batch.errors import DbtError, RequestTableError
+from vertex_batch.settings import RequestModelDefaults
 
 META_KEY = "vertex_batch"
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
@@ -18,18 +21,20 @@ PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 @dataclass(frozen=True)
 class BatchSettings:
-    """A request model's ``config(meta={'vertex_batch': {...}})``, with defaults filled in."""
+    """A request model's ``config(meta={'vertex_batch': {...}})``, with defaults filled in (see ``settings.py``)."""
 
     key: tuple[str, ...]
-    model: str = "gemini-2.5-flash"
-    max_rows_per_job: int = 200_000
-    max_attempts: int = 3
-    input: str = "bigquery"
-    destination_dataset: str | None = None
+    model: str
+    max_rows_per_job: int
+    max_attempts: int
+    input: str
     gcs_prefix: str | None = None
 
     @classmethod
-    def from_meta(cls, model_name: str, meta: dict[str, Any]) -> BatchSettings:
+    def from_meta(
+        cls, model_name: str, meta: dict[str, Any], defaults: RequestModelDefaults | None = None
+    ) -> BatchSettings:
+        defaults = defaults or RequestModelDefaults()
         key = meta.get("key")
         if isinstance(key, str):
             key = [key]
@@ -38,19 +43,26 @@ class BatchSettings:
                 f"request model {model_name}: meta.vertex_batch.key is missing; "
                 "name the column(s) that identify a request, e.g. {'key': ['review_id']}"
             )
-        source = meta.get("input", "bigquery")
-        if source not in ("bigquery", "gcs"):
+        if "destination_dataset" in meta:
             raise RequestTableError(
-                f"request model {model_name}: input must be 'bigquery' or 'gcs', not {source!r}"
+                f"request model {model_name}: meta.vertex_batch.destination_dataset is not supported: the landing "
+                "table lives beside the request model (set the request model's schema to move it)"
             )
+        given = {name: meta[name] for name in RequestModelDefaults.model_fields if meta.get(name) is not None}
+        try:
+            merged = RequestModelDefaults(**{**defaults.model_dump(), **given})
+        except ValidationError as error:
+            problem = error.errors()[0]
+            raise RequestTableError(
+                f"request model {model_name}: meta.vertex_batch.{problem['loc'][0]}: {problem['msg']}"
+            ) from error
         return cls(
             key=tuple(key),
-            model=str(meta.get("model", cls.model)),
-            max_rows_per_job=int(meta.get("max_rows_per_job", cls.max_rows_per_job)),
-            max_attempts=int(meta.get("max_attempts", cls.max_attempts)),
-            input=source,
-            destination_dataset=meta.get("destination_dataset"),
-            gcs_prefix=meta.get("gcs_prefix"),
+            model=merged.model,
+            max_rows_per_job=merged.max_rows_per_job,
+            max_attempts=merged.max_attempts,
+            input=merged.input,
+            gcs_prefix=merged.gcs_prefix,
         )
 
 
@@ -71,10 +83,12 @@ class ModelNode:
         """``project.dataset.table`` of the built relation."""
         return f"{self.database}.{self.schema}.{self.alias}"
 
-    @property
-    def batch_settings(self) -> BatchSettings | None:
+    def batch_settings(self, defaults: RequestModelDefaults | None = None) -> BatchSettings:
+        """The request model's settings (``meta.vertex_batch`` over ``defaults``)."""
         meta = self.meta.get(META_KEY)
-        return BatchSettings.from_meta(self.name, meta) if isinstance(meta, dict) else None
+        if not isinstance(meta, dict):
+            raise RequestTableError(f"model {self.name}: meta.vertex_batch must be a dict")
+        return BatchSettings.from_meta(self.name, meta, defaults)
 
 
 @dataclass(frozen=True)
@@ -82,7 +96,6 @@ class Manifest:
     """Models and their edges from ``manifest.json``."""
 
     models: dict[str, ModelNode]
-    children: dict[str, tuple[str, ...]]
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
@@ -102,8 +115,7 @@ class Manifest:
                 depends_on=tuple(node.get("depends_on", {}).get("nodes", [])),
                 meta=meta,
             )
-        children = {uid: tuple(kids) for uid, kids in data.get("child_map", {}).items()}
-        return cls(models=models, children=children)
+        return cls(models=models)
 
     def request_models(self, selected: Iterable[str] | None = None) -> list[ModelNode]:
         """Models with ``meta.vertex_batch``, limited to ``selected`` unique ids when given."""
@@ -214,6 +226,21 @@ class DbtProject:
             if not result.success:
                 raise DbtError(f"dbt deps failed: {_failures(result)}")
 
+    def project_vars(self) -> dict[str, Any]:
+        """Vars as dbt resolves them for this package: the root project's ``vars:`` (global, then those scoped
+        to ``vertex_batch``), then ``--vars``."""
+        import yaml
+
+        path = self.project_dir / "dbt_project.yml"
+        declared = (yaml.safe_load(path.read_text()) or {}).get("vars") or {} if path.exists() else {}
+        merged = {name: value for name, value in declared.items() if not isinstance(value, dict)}
+        scoped = declared.get(META_KEY)
+        if isinstance(scoped, dict):
+            merged.update(scoped)
+        if self.vars:
+            merged.update(yaml.safe_load(self.vars) or {})
+        return merged
+
     def parse(self) -> Manifest:
         self.ensure_packages()
         return Manifest.load(self.invoke("parse") / "manifest.json")
@@ -246,9 +273,7 @@ class DbtProject:
             raise DbtError(f"dbt ls failed: {_failures(result)}")
         return {json.loads(line)["unique_id"] for line in result.result or []}
 
-    def build(
-        self, selectors: Sequence[str], excludes: Sequence[str] = (), full_refresh: bool = False
-    ) -> None:
+    def build(self, selectors: Sequence[str], excludes: Sequence[str] = (), full_refresh: bool = False) -> None:
         """``dbt build`` of the selected nodes (models, their tests, seeds, snapshots)."""
         args = ["--select", *selectors]
         if excludes:
@@ -262,9 +287,7 @@ def _failures(result: Any) -> str:
     """One line per failed node (name: message), or the exception dbt raised."""
     if result.exception is not None:
         return (
-            str(result.exception).strip().splitlines()[0]
-            if str(result.exception).strip()
-            else repr(result.exception)
+            str(result.exception).strip().splitlines()[0] if str(result.exception).strip() else repr(result.exception)
         )
     lines = []
     for node_result in getattr(result.result, "results", None) or []:

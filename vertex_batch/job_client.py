@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -15,20 +14,41 @@ from vertex_batch.connections import Connections
 from vertex_batch.errors import ConfigurationError, JobError
 from vertex_batch.transient_errors import is_transient_api_error
 
-# The SDKs' own wait loops miss some end states; the runner decides what is terminal itself.
-TERMINAL_STATES = frozenset({"SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED", "PAUSED"})
-SUCCESS_STATES = frozenset({"SUCCEEDED", "PARTIALLY_SUCCEEDED"})
+JobState = aiplatform_v1.JobState
+
+# One owner of what a job's end state means. Gemini jobs whose rows partly failed may end SUCCEEDED (the failed
+# rows carry their status) or PARTIALLY_SUCCEEDED: both are a success of the job. PAUSED counts as an end state
+# because a paused batch job never resumes by itself (the SDKs' own wait loops miss some of these).
+SUCCESS_STATES = frozenset({JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_PARTIALLY_SUCCEEDED})
+FAILED_STATES = frozenset(
+    {JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED, JobState.JOB_STATE_EXPIRED, JobState.JOB_STATE_PAUSED}
+)
+TERMINAL_STATES = SUCCESS_STATES | FAILED_STATES
+RUNNING_STATES = frozenset({JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_UPDATING})
+
+
+def state_name(state: JobState) -> str:
+    """The short name people read (``SUCCEEDED``), as written in the ledger and reports."""
+    return JobState(state).name.removeprefix("JOB_STATE_")
+
+
+def parse_state(name: str) -> JobState:
+    """The ``JobState`` of a short or full name (``RUNNING`` or ``JOB_STATE_RUNNING``)."""
+    if not name:
+        return JobState.JOB_STATE_UNSPECIFIED
+    return JobState[name if name.startswith("JOB_STATE_") else f"JOB_STATE_{name}"]
+
 
 API_RETRY = Retry(predicate=is_transient_api_error, initial=0.5, maximum=20.0, multiplier=2.0, timeout=300.0)
 
 
 @dataclass(frozen=True)
 class JobSnapshot:
-    """What a ``get`` says about one job; ``state`` without the ``JOB_STATE_`` prefix."""
+    """What a ``get`` says about one job."""
 
     name: str
     display_name: str
-    state: str
+    state: JobState
     successful: int = 0
     failed: int = 0
     incomplete: int = 0
@@ -45,6 +65,14 @@ class JobSnapshot:
         return self.state in TERMINAL_STATES
 
     @property
+    def succeeded(self) -> bool:
+        return self.state in SUCCESS_STATES
+
+    @property
+    def state_name(self) -> str:
+        return state_name(self.state)
+
+    @property
     def job_id(self) -> str:
         return self.name.rsplit("/", 1)[-1]
 
@@ -54,13 +82,11 @@ class JobSnapshot:
         info = job.output_info
         output_table = None
         if info.bigquery_output_dataset and info.bigquery_output_table:
-            output_table = (
-                f"{info.bigquery_output_dataset.removeprefix('bq://')}.{info.bigquery_output_table}"
-            )
+            output_table = f"{info.bigquery_output_dataset.removeprefix('bq://')}.{info.bigquery_output_table}"
         return cls(
             name=job.name,
             display_name=job.display_name,
-            state=aiplatform_v1.JobState(job.state).name.removeprefix("JOB_STATE_"),
+            state=JobState(job.state),
             successful=int(stats.successful_count or 0),
             failed=int(stats.failed_count or 0),
             incomplete=max(int(stats.incomplete_count or 0), 0),
@@ -107,18 +133,14 @@ class JobSpec:
             ),
             output_config=aiplatform_v1.BatchPredictionJob.OutputConfig(
                 predictions_format="jsonl" if gcs_out else "bigquery",
-                gcs_destination=aiplatform_v1.GcsDestination(output_uri_prefix=self.output_uri)
-                if gcs_out
-                else None,
-                bigquery_destination=None
-                if gcs_out
-                else aiplatform_v1.BigQueryDestination(output_uri=self.output_uri),
+                gcs_destination=aiplatform_v1.GcsDestination(output_uri_prefix=self.output_uri) if gcs_out else None,
+                bigquery_destination=None if gcs_out else aiplatform_v1.BigQueryDestination(output_uri=self.output_uri),
             ),
         )
 
 
 class JobClient:
-    """A thin layer over ``JobServiceClient`` with retries, clear errors and a wait loop."""
+    """A thin layer over ``JobServiceClient`` with retries and clear errors (the loop's ``JobService``)."""
 
     def __init__(self, connections: Connections) -> None:
         self.connections = connections
@@ -151,7 +173,7 @@ class JobClient:
     def get(self, name: str) -> JobSnapshot:
         return JobSnapshot.from_proto(self.client.get_batch_prediction_job(name=name, retry=API_RETRY))
 
-    def find(self, labels: dict[str, str]) -> list[JobSnapshot]:
+    def find(self, labels: Mapping[str, str]) -> list[JobSnapshot]:
         """Jobs carrying every one of ``labels``, newest first."""
         query = " AND ".join(f'labels.{key}="{value}"' for key, value in sorted(labels.items()))
         pages = self.client.list_batch_prediction_jobs(
@@ -166,18 +188,3 @@ class JobClient:
             self.client.cancel_batch_prediction_job(name=name, retry=API_RETRY)
         except core.FailedPrecondition:
             return
-
-    def wait(
-        self,
-        name: str,
-        on_update: Callable[[JobSnapshot], None] | None = None,
-        poll_seconds: float = 10.0,
-    ) -> JobSnapshot:
-        """Poll until the job reaches a terminal state, calling ``on_update`` after each poll."""
-        while True:
-            snapshot = self.get(name)
-            if on_update:
-                on_update(snapshot)
-            if snapshot.done:
-                return snapshot
-            time.sleep(poll_seconds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime, timedelta
 
-from vertex_batch.job_client import JobSnapshot
+from vertex_batch.job_client import JobSnapshot, JobState
 from vertex_batch.progress import Progress
 
 
@@ -15,7 +15,7 @@ def test_plain_lines_report_rows_elapsed_and_eta() -> None:
     start = datetime.now(UTC) - timedelta(seconds=90)
     progress.job(
         "m [attempt 1, chunk 1]",
-        JobSnapshot(name="j", display_name="", state="RUNNING", successful=90, failed=10, start_time=start),
+        JobSnapshot(name="j", display_name="", state=JobState.JOB_STATE_RUNNING, successful=90, failed=10, start_time=start),
         rows=300,
     )
     line = stream.getvalue().strip()
@@ -25,5 +25,5 @@ def test_plain_lines_report_rows_elapsed_and_eta() -> None:
 
 def test_disabled_progress_prints_nothing() -> None:
     stream = io.StringIO()
-    Progress(stream=stream, enabled=False).job("m", JobSnapshot(name="j", display_name="", state="RUNNING"), 1)
+    Progress(stream=stream, enabled=False).job("m", JobSnapshot(name="j", display_name="", state=JobState.JOB_STATE_RUNNING), 1)
     assert stream.getvalue() == ""

@@ -69,7 +69,7 @@ def test_batch_settings_defaults_and_errors() -> None:
     assert settings.model == "gemini-2.5-flash"
     with pytest.raises(RequestTableError, match="key is missing"):
         BatchSettings.from_meta("m", {})
-    with pytest.raises(RequestTableError, match="input must be"):
+    with pytest.raises(RequestTableError, match="input: Input should be .bigquery. or .gcs."):
         BatchSettings.from_meta("m", {"key": "id", "input": "s3"})
 
 

@@ -1,0 +1,311 @@
+"""In-memory fakes of the job loop's ports: a clock, a job service, a warehouse, a ledger and costs.
+
+They share one dict of tables (table id → rows), so a job reads what staging wrote and writes what landing reads.
+A row is ``{"key": str, "status": str}`` (``""`` for success). ``Responder(key, attempt)`` decides each row's status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from google.api_core import exceptions as core
+
+from vertex_batch.dbt_graph import BatchSettings
+from vertex_batch.job_client import JobSnapshot, JobSpec, JobState
+from vertex_batch.job_loop import JobLoop, LoopOptions
+from vertex_batch.ledger import LedgerEntry
+from vertex_batch.ports import Budget, Estimate, Landed, NoBudget, Pending, RequestModel, StagedInput
+from vertex_batch.report import BuildReport
+from vertex_batch.transient_errors import is_retryable_row_status
+
+Responder = Callable[[str, int], str]
+RATE_LIMITED = (
+    'Too Many Requests: {"error": {"code": 429, "message": "Resource exhausted.", "status": "RESOURCE_EXHAUSTED"}}'
+)
+BAD_ROLE = 'Bad Request: {"error": {"code": 400, "message": "Please use a valid role.", "status": "INVALID_ARGUMENT"}}'
+EPOCH = datetime(2026, 11, 30, tzinfo=UTC)
+
+
+def all_succeed(key: str, attempt: int) -> str:
+    return ""
+
+
+def fail_first(attempts: int, status: str = RATE_LIMITED, keys: set[str] | None = None) -> Responder:
+    """Rows (all, or ``keys``) fail with ``status`` in their first ``attempts`` attempts, then succeed."""
+
+    def respond(key: str, attempt: int) -> str:
+        return status if attempt <= attempts and (keys is None or key in keys) else ""
+
+    return respond
+
+
+@dataclass
+class FakeClock:
+    """Time moves only when the loop sleeps."""
+
+    t: float = 0.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+@dataclass
+class FakeJob:
+    name: str
+    spec: JobSpec
+    keys: list[str]
+    created_at: float
+    duration: float
+    end_state: JobState
+    cancelled_at: float | None = None
+    finished: bool = False
+
+
+def table_of(uri: str) -> str:
+    return uri.removeprefix("bq://")
+
+
+@dataclass
+class FakeJobService:
+    """Jobs run ``duration`` seconds of the fake clock, then end in ``end_state(spec)`` and write their rows."""
+
+    clock: FakeClock
+    tables: dict[str, list[dict]]
+    responder: Responder = all_succeed
+    duration: float | Callable[[JobSpec], float] = 10.0
+    end_state: Callable[[JobSpec], JobState] = lambda spec: JobState.JOB_STATE_SUCCEEDED
+    live_counts: bool = False
+    jobs: dict[str, FakeJob] = field(default_factory=dict)
+    creates: list[tuple[float, str, int]] = field(default_factory=list)  # (time, name, jobs running at create)
+    gets: list[tuple[float, str]] = field(default_factory=list)
+    cancels: list[str] = field(default_factory=list)
+
+    def running(self) -> int:
+        return sum(1 for job in self.jobs.values() if not self._done(job))
+
+    def create(self, spec: JobSpec) -> JobSnapshot:
+        name = f"projects/p/locations/us-central1/batchPredictionJobs/{len(self.jobs) + 1}"
+        keys = [row["key"] for row in self.tables[table_of(spec.input_uri)]]
+        self.creates.append((self.clock.now(), name, self.running()))
+        duration = self.duration(spec) if callable(self.duration) else self.duration
+        self.jobs[name] = FakeJob(name, spec, keys, self.clock.now(), duration, self.end_state(spec))
+        return self._snapshot(self.jobs[name])
+
+    def get(self, name: str) -> JobSnapshot:
+        if name not in self.jobs:
+            raise core.NotFound(f"{name} not found")
+        self.gets.append((self.clock.now(), name))
+        return self._snapshot(self.jobs[name])
+
+    def find(self, labels: Mapping[str, str]) -> list[JobSnapshot]:
+        found = [job for job in self.jobs.values() if all(job.spec.labels.get(k) == v for k, v in labels.items())]
+        return [self._snapshot(job) for job in reversed(found)]
+
+    def cancel(self, name: str) -> None:
+        self.cancels.append(name)
+        job = self.jobs[name]
+        if not self._done(job):
+            job.cancelled_at = self.clock.now()
+
+    def _done(self, job: FakeJob) -> bool:
+        return job.cancelled_at is not None or self.clock.now() >= job.created_at + job.duration
+
+    def _processed(self, job: FakeJob) -> list[str]:
+        until = job.cancelled_at if job.cancelled_at is not None else self.clock.now()
+        share = min(max((until - job.created_at) / job.duration, 0.0), 1.0) if job.duration else 1.0
+        return job.keys[: int(len(job.keys) * share)]
+
+    def _snapshot(self, job: FakeJob) -> JobSnapshot:
+        attempt = int(job.spec.labels.get("vertex_batch_attempt", "1"))
+        if job.cancelled_at is not None:
+            state = JobState.JOB_STATE_CANCELLED
+        elif self._done(job):
+            state = job.end_state
+        else:
+            state = JobState.JOB_STATE_RUNNING
+        processed = self._processed(job)
+        writes = state in {JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_PARTIALLY_SUCCEEDED} or (
+            state == JobState.JOB_STATE_CANCELLED
+        )
+        output = table_of(job.spec.output_uri)
+        if self._done(job) and not job.finished:
+            job.finished = True
+            if writes:
+                self.tables[output] = [
+                    {"key": key, "status": self.responder(key, attempt), "job": job.name} for key in processed
+                ]
+        counted = self._done(job) or self.live_counts
+        reported = (counted and writes) or self.live_counts
+        statuses = [self.responder(key, attempt) for key in processed] if reported else []
+        return JobSnapshot(
+            name=job.name,
+            display_name=job.spec.display_name,
+            state=state,
+            successful=sum(1 for status in statuses if status == ""),
+            failed=sum(1 for status in statuses if status != ""),
+            create_time=EPOCH + timedelta(seconds=job.created_at),
+            start_time=EPOCH + timedelta(seconds=job.created_at),
+            end_time=EPOCH + timedelta(seconds=job.created_at + job.duration) if self._done(job) else None,
+            error_message="" if writes else f"job ended {state.name}",
+            output_table=output,
+            labels=dict(job.spec.labels),
+        )
+
+
+@dataclass
+class FakeWarehouse:
+    """Request rows per request model, staging into shared tables, and a landing table per model."""
+
+    tables: dict[str, list[dict]]
+    requests: dict[str, list[str]] = field(default_factory=dict)
+    landing: dict[str, list[dict]] = field(default_factory=dict)
+    staged: list[StagedInput] = field(default_factory=list)
+    discarded: list[str] = field(default_factory=list)
+
+    def _rows(self, model: RequestModel) -> dict[str, list[str]]:
+        statuses: dict[str, list[str]] = {key: [] for key in self.requests[model.name]}
+        for row in self.landing.get(model.name, []):
+            statuses.setdefault(row["key"], []).append(row["status"])
+        return statuses
+
+    def pending(self, model: RequestModel, retry: bool) -> Pending:
+        keys = []
+        for key, statuses in self._rows(model).items():
+            settled = any(not is_retryable_row_status(status) for status in statuses)
+            retryable = sum(1 for status in statuses if is_retryable_row_status(status))
+            still_open = not settled and retryable < model.settings.max_attempts
+            if (retry and statuses and still_open) or (not retry and (not statuses or still_open)):
+                keys.append(key)
+        digest = hashlib.sha256("|".join(sorted(keys)).encode()).hexdigest()[:16]
+        return Pending(rows=len(keys), fingerprint=digest, request_bytes=100 * len(keys), query=json.dumps(keys))
+
+    def stage(self, model: RequestModel, pending: Pending, attempt: int, run_id: str) -> list[StagedInput]:
+        keys = json.loads(pending.query)
+        size = model.settings.max_rows_per_job
+        staged = []
+        for chunk, start in enumerate(range(0, len(keys), size), start=1):
+            base = f"{model.table_id}__{run_id}_a{attempt}_c{chunk}"
+            self.tables[f"{base}_in"] = [{"key": key} for key in keys[start : start + size]]
+            one = StagedInput(
+                f"bq://{base}_in", f"bq://{base}_out", len(keys[start : start + size]), f"{base}_in", f"{base}_out"
+            )
+            staged.append(one)
+        self.staged += staged
+        return staged
+
+    def landed_jobs(self, model: RequestModel) -> set[str]:
+        return {row["job"] for row in self.landing.get(model.name, [])}
+
+    def land(self, model: RequestModel, staged: StagedInput, snapshot: JobSnapshot, attempt: int) -> Landed:
+        rows = self.tables.get(snapshot.output_table or staged.output_table, [])
+        if snapshot.name not in self.landed_jobs(model):
+            self.landing.setdefault(model.name, []).extend(dict(row, attempt=attempt) for row in rows)
+        failures: dict[str, int] = {}
+        for row in rows:
+            if row["status"]:
+                failures[row["status"]] = failures.get(row["status"], 0) + 1
+        return Landed(
+            rows=len(rows), prompt_tokens=10 * len(rows), total_tokens=15 * len(rows), failures=tuple(failures.items())
+        )
+
+    def discard(self, staged: StagedInput) -> None:
+        self.discarded.append(staged.input_table)
+        self.tables.pop(staged.input_table, None)
+        self.tables.pop(staged.output_table, None)
+
+    def landed_keys(self, model_name: str) -> list[str]:
+        return [row["key"] for row in self.landing.get(model_name, [])]
+
+    def answered(self, model_name: str) -> set[str]:
+        return {row["key"] for row in self.landing.get(model_name, []) if row["status"] == ""}
+
+
+@dataclass
+class FakeLedger:
+    rows: dict[str, LedgerEntry] = field(default_factory=dict)
+    writes: int = 0
+
+    def record(self, model: RequestModel, entry: LedgerEntry) -> None:
+        self.writes += 1
+        self.rows[entry.job_name] = replace(entry)
+
+    def unlanded(self, model: RequestModel) -> list[LedgerEntry]:
+        return [replace(e) for e in self.rows.values() if e.request_model == model.name and not e.landed]
+
+
+@dataclass
+class FakeCosts:
+    """One cent a row, estimated and actual."""
+
+    per_row: float = 0.01
+
+    def estimate(self, model: RequestModel, pending: Pending) -> Estimate:
+        return Estimate(pending.rows * 10, pending.rows * 5, pending.rows * self.per_row)
+
+    def actual(self, model: RequestModel, landed: Landed) -> float:
+        return landed.rows * self.per_row
+
+
+def request_model(name: str = "reviews", *, per_job: int = 200_000, attempts: int = 3) -> RequestModel:
+    settings = BatchSettings(
+        key=("id",), model="gemini-2.5-flash", max_rows_per_job=per_job, max_attempts=attempts, input="bigquery"
+    )
+    return RequestModel(name=name, table_id=f"p.ds.{name}", settings=settings, alias=name)
+
+
+@dataclass
+class World:
+    """The fakes wired together, and a way to make a loop over them (a new loop = a new runner process)."""
+
+    clock: FakeClock = field(default_factory=FakeClock)
+    tables: dict[str, list[dict]] = field(default_factory=dict)
+    responder: Responder = all_succeed
+    duration: float | Callable[[JobSpec], float] = 10.0
+    end_state: Callable[[JobSpec], JobState] = lambda spec: JobState.JOB_STATE_SUCCEEDED
+    jobs: FakeJobService = field(init=False)
+    warehouse: FakeWarehouse = field(init=False)
+    ledger: FakeLedger = field(default_factory=FakeLedger)
+
+    def __post_init__(self) -> None:
+        self.jobs = FakeJobService(self.clock, self.tables, self.responder, self.duration, self.end_state)
+        self.warehouse = FakeWarehouse(self.tables)
+
+    def add(self, model: RequestModel, rows: int) -> RequestModel:
+        self.warehouse.requests[model.name] = [f"{model.name}-{i:05d}" for i in range(rows)]
+        return model
+
+    def loop(
+        self,
+        *,
+        run_id: str = "r1",
+        cap: int = 4,
+        poll: float = 5.0,
+        backoff: float = 30.0,
+        budget: Budget | None = None,
+        report: BuildReport | None = None,
+    ) -> JobLoop:
+        options = LoopOptions(run_id=run_id, max_concurrent_jobs=cap, poll_seconds=poll, retry_backoff_seconds=backoff)
+        return JobLoop(
+            jobs=self.jobs,
+            warehouse=self.warehouse,
+            ledger=self.ledger,
+            costs=FakeCosts(),
+            options=options,
+            report=report or BuildReport(run_id=run_id, dry_run=False),
+            clock=self.clock,
+            budget=budget or NoBudget(),
+        )
+
+    def settle(self, loop: JobLoop, *models: RequestModel, wait: bool = True) -> bool:
+        """What the runner does per wave: attach, land, queue what is pending, advance."""
+        return loop.settle(list(models), lambda model: self.warehouse.pending(model, retry=False), wait=wait)

@@ -1,0 +1,196 @@
+"""The loop's ports on Google Cloud: BigQuery staging and landing, the ledger table, prices.
+
+``BigQueryIO`` implements ``ports.BatchWarehouse`` over ``warehouse.Warehouse`` (the SQL),
+``BigQueryLedger`` implements ``ports.JobLedger`` and ``PriceTableCosts`` implements ``ports.CostModel``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vertex_batch.costs import estimate_input_tokens, price_for
+from vertex_batch.errors import ConfigurationError
+from vertex_batch.job_client import JobSnapshot
+from vertex_batch.ledger import Ledger, LedgerEntry
+from vertex_batch.ports import Estimate, Landed, Pending, RequestModel, StagedInput
+from vertex_batch.warehouse import Warehouse, quote
+
+# Checks (or creates) the bucket of a ``gs://bucket/prefix`` before a GCS-path job writes there.
+BucketCheck = Callable[[str], None]
+
+
+def bucket_name(prefix: str) -> str:
+    return prefix.removeprefix("gs://").split("/", 1)[0]
+
+
+def require_bucket(project: str, credentials: object) -> BucketCheck:
+    """A ``BucketCheck`` through the official storage client: a missing bucket is a one-line error with the fix."""
+
+    def check(prefix: str) -> None:
+        from google.cloud import storage
+
+        client = storage.Client(project=project, credentials=credentials)  # type: ignore[arg-type]
+        if client.lookup_bucket(bucket_name(prefix)) is None:
+            raise ConfigurationError(
+                f"bucket gs://{bucket_name(prefix)} (meta.vertex_batch.gcs_prefix) does not exist: "
+                f"create it in the job's region (gcloud storage buckets create gs://{bucket_name(prefix)})"
+            )
+
+    return check
+
+
+@dataclass
+class BigQueryIO:
+    """Pending rows, staging and landing for request models in BigQuery (one ``Warehouse`` per project)."""
+
+    warehouse_for: Callable[[str], Warehouse]
+    bucket_check: BucketCheck | None = None
+    _checked_buckets: set[str] = field(default_factory=set)
+
+    def _warehouse(self, table_id: str) -> Warehouse:
+        return self.warehouse_for(table_id.split(".", 1)[0])
+
+    def check(self, model: RequestModel) -> None:
+        """Refuse a request table a job cannot take (one line with the fix)."""
+        self._warehouse(model.table_id).check_request_table(model.table_id, model.settings.key)
+
+    def pending(self, model: RequestModel, retry: bool) -> Pending:
+        warehouse = self._warehouse(model.table_id)
+        settings = model.settings
+        query = warehouse.pending_sql(
+            model.table_id,
+            model.landing_table,
+            settings.key,
+            settings.max_attempts,
+            retryable_only=retry,
+            model=settings.model,
+        )
+        summary = warehouse.summarize(query, settings.key)
+        return Pending(
+            rows=summary.rows,
+            fingerprint=summary.fingerprint,
+            request_bytes=summary.request_bytes,
+            max_output_tokens=summary.max_output_tokens,
+            query=query,
+        )
+
+    def all_rows(self, model: RequestModel) -> Pending:
+        """Every row of the request model (``--full-refresh-predictions``)."""
+        warehouse = self._warehouse(model.table_id)
+        query = warehouse.requests_sql(model.table_id, model.settings.key, model.settings.model)
+        summary = warehouse.summarize(query, model.settings.key)
+        return Pending(summary.rows, summary.fingerprint, summary.request_bytes, summary.max_output_tokens, query)
+
+    def _work_table(self, model: RequestModel, kind: str, run_id: str, attempt: int) -> str:
+        return f"{model.table_id}__batch_{kind}_{run_id}_{attempt}"
+
+    def stage(self, model: RequestModel, pending: Pending, attempt: int, run_id: str) -> list[StagedInput]:
+        warehouse = self._warehouse(model.table_id)
+        settings = model.settings
+        tables = warehouse.stage(
+            pending.query,
+            settings.key,
+            self._work_table(model, "input", run_id, attempt),
+            pending.rows,
+            settings.max_rows_per_job,
+        )
+        staged = []
+        for chunk, table in enumerate(tables, start=1):
+            output = f"{self._work_table(model, 'job', run_id, attempt)}_{chunk}"
+            warehouse.drop(output)
+            input_uri, output_uri = f"bq://{table}", f"bq://{output}"
+            if settings.input == "gcs":
+                folder = self._gcs_folder(model, run_id, attempt, chunk)
+                input_uri, output_uri = f"{folder}/input-*.jsonl", f"{folder}/output"
+                warehouse.export_jsonl(table, input_uri)
+            staged.append(StagedInput(input_uri, output_uri, warehouse.count(table), table, output))
+        return staged
+
+    def _gcs_folder(self, model: RequestModel, run_id: str, attempt: int, chunk: int) -> str:
+        """``gs://bucket/prefix/<model>/<run>/a<attempt>/c<chunk>`` for a GCS-path job."""
+        prefix = model.settings.gcs_prefix
+        if not prefix:
+            raise ConfigurationError(
+                f"request model {model.name} uses input 'gcs' but has no meta.vertex_batch.gcs_prefix "
+                "(or var vertex_batch_gcs_prefix), e.g. 'gs://my-bucket/vertex-batch'"
+            )
+        if self.bucket_check and bucket_name(prefix) not in self._checked_buckets:
+            self.bucket_check(prefix)
+            self._checked_buckets.add(bucket_name(prefix))
+        return f"{prefix.rstrip('/')}/{model.label}/{run_id}/a{attempt}/c{chunk}"
+
+    def landed_jobs(self, model: RequestModel) -> set[str]:
+        return self._warehouse(model.table_id).landed_jobs(model.landing_table)
+
+    def land(self, model: RequestModel, staged: StagedInput, snapshot: JobSnapshot, attempt: int) -> Landed:
+        warehouse = self._warehouse(model.table_id)
+        output = snapshot.output_table or staged.output_table
+        if snapshot.output_directory and warehouse.exists(staged.input_table):
+            warehouse.load_predictions(
+                f"{snapshot.output_directory}/predictions.jsonl", staged.output_table, staged.input_table
+            )
+            output = staged.output_table
+        if snapshot.name in warehouse.landed_jobs(model.landing_table):
+            rows = warehouse.count(output) if warehouse.exists(output) else 0
+        else:
+            rows = warehouse.land(output, model.landing_table, snapshot.name, attempt)
+        prompt, candidates, total = warehouse.output_usage(output)
+        return Landed(rows, prompt, candidates, total, tuple(warehouse.failure_summary(output)))
+
+    def discard(self, staged: StagedInput) -> None:
+        warehouse = self._warehouse(staged.input_table)
+        warehouse.drop(staged.input_table)
+        warehouse.drop(staged.output_table)
+
+    def outcome(self, model: RequestModel, job_names: list[str]) -> tuple[int, int]:
+        """Rows these jobs answered, and rows of them that ended failed with no success ever."""
+        warehouse = self._warehouse(model.table_id)
+        if not job_names or not warehouse.exists(model.landing_table):
+            return 0, 0
+        join = ", ".join([*model.settings.key, "request_fingerprint"])
+        names = ", ".join("'" + name.replace("'", "") + "'" for name in job_names)
+        landing = quote(model.landing_table)
+        rows = warehouse.run(
+            f"WITH mine AS (SELECT {join}, LOGICAL_OR(status = '') AS ok FROM {landing} "
+            f"WHERE batch_job_name IN ({names}) GROUP BY {join}), "
+            f"ever AS (SELECT {join}, LOGICAL_OR(status = '') AS ok FROM {landing} GROUP BY {join}) "
+            f"SELECT COUNTIF(mine.ok), COUNTIF(NOT ever.ok) FROM mine JOIN ever USING ({join})"
+        )
+        answered, failed = (int(value or 0) for value in rows[0])
+        return answered, failed
+
+
+@dataclass
+class BigQueryLedger:
+    """``ports.JobLedger`` over the ledger table beside each request model."""
+
+    warehouse_for: Callable[[str], Warehouse]
+    _ledgers: dict[str, Ledger] = field(default_factory=dict)
+
+    def ledger(self, table_id: str) -> Ledger:
+        if table_id not in self._ledgers:
+            self._ledgers[table_id] = Ledger(self.warehouse_for(table_id.split(".", 1)[0]), table_id)
+        return self._ledgers[table_id]
+
+    def record(self, model: RequestModel, entry: LedgerEntry) -> None:
+        self.ledger(model.ledger_table).record(entry)
+
+    def unlanded(self, model: RequestModel) -> list[LedgerEntry]:
+        return self.ledger(model.ledger_table).unlanded(model.name)
+
+    def entries(self, model: RequestModel, run_id: str | None = None) -> list[LedgerEntry]:
+        return [e for e in self.ledger(model.ledger_table).entries(run_id) if e.request_model == model.name]
+
+
+class PriceTableCosts:
+    """``ports.CostModel`` from ``prices.csv`` (``costs.py``)."""
+
+    def estimate(self, model: RequestModel, pending: Pending) -> Estimate:
+        tokens_in = estimate_input_tokens(pending.request_bytes)
+        tokens_out = pending.max_output_tokens
+        return Estimate(tokens_in, tokens_out, price_for(model.settings.model).batch_cost(tokens_in, tokens_out))
+
+    def actual(self, model: RequestModel, landed: Landed) -> float:
+        output = max(landed.total_tokens - landed.prompt_tokens, landed.candidate_tokens)
+        return price_for(model.settings.model).batch_cost(landed.prompt_tokens, output)

@@ -1,0 +1,80 @@
+"""Defaults, in one place: the CLI's help, a request model's ``meta.vertex_batch`` defaults and the docs read them here.
+
+Precedence for a request model's settings: ``meta.vertex_batch.<name>`` > dbt var ``vertex_batch_<name>``
+(``--vars`` or the root project's ``vars:``) > environment variable ``VERTEX_BATCH_<NAME>`` > the default below.
+Run settings (polling, backoff, concurrency) come from CLI flags > ``VERTEX_BATCH_<NAME>`` > the default below.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vertex_batch.errors import ConfigurationError
+
+VAR_PREFIX = "vertex_batch_"
+ENV_PREFIX = "VERTEX_BATCH_"
+MAX_ROWS_PER_JOB = 200_000  # production's limit of rows in one Gemini batch job
+
+
+class RequestModelDefaults(BaseSettings):
+    """Defaults of the ``meta.vertex_batch`` keys of a request model (each also a dbt var ``vertex_batch_<key>``)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    model: str = Field("gemini-2.5-flash", description="Gemini model of the batch jobs")
+    max_rows_per_job: int = Field(
+        MAX_ROWS_PER_JOB, ge=1, le=MAX_ROWS_PER_JOB, description="rows per batch job (the service takes at most 200000)"
+    )
+    max_attempts: int = Field(
+        3, ge=1, description="attempts of a row whose error is retryable (429, 500, 503, 504 and their status names)"
+    )
+    input: Literal["bigquery", "gcs"] = Field(
+        "bigquery", description="how requests reach the job: bigquery (a table) or gcs (JSONL files)"
+    )
+    gcs_prefix: str | None = Field(None, description="gs://bucket/folder for jobs whose input is gcs")
+
+    @classmethod
+    def from_vars(cls, dbt_vars: dict[str, Any] | None = None) -> RequestModelDefaults:
+        """The defaults with dbt vars ``vertex_batch_<name>`` applied over the environment."""
+        given = {
+            name: (dbt_vars or {})[VAR_PREFIX + name]
+            for name in cls.model_fields
+            if (dbt_vars or {}).get(VAR_PREFIX + name) is not None
+        }
+        try:
+            return cls(**given)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            name = VAR_PREFIX + str(problem["loc"][0])
+            raise ConfigurationError(f"var {name}: {problem['msg']} (see `vertex-batch build --help`)") from error
+
+
+class RunSettings(BaseSettings):
+    """How the runner watches jobs; ``None`` means: pick the local or cloud value."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    max_concurrent_jobs: int = Field(4, ge=1, description="jobs in flight at once")
+    poll_seconds: float | None = Field(None, gt=0, description="seconds between job polls (1 local, 30 cloud)")
+    retry_backoff_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="seconds before the first retry of retryable rows, doubled each attempt (2 local, 60 cloud)",
+    )
+
+    def poll(self, local: bool) -> float:
+        return self.poll_seconds if self.poll_seconds is not None else (1.0 if local else 30.0)
+
+    def backoff(self, local: bool) -> float:
+        if self.retry_backoff_seconds is not None:
+            return self.retry_backoff_seconds
+        return 2.0 if local else 60.0
+
+
+def describe(settings: type[BaseSettings], name: str) -> str:
+    """``<description> (default <value>)`` for CLI help and docs."""
+    field = settings.model_fields[name]
+    return field.description if field.default is None else f"{field.description} (default {field.default})"
