@@ -1,7 +1,8 @@
 """Defaults, in one place: the CLI's help, a request model's ``meta.vertex_batch`` defaults and the docs read them here.
 
 Precedence for a request model's settings: ``meta.vertex_batch.<name>`` > dbt var ``vertex_batch_<name>``
-(``--vars`` or the root project's ``vars:``) > environment variable ``VERTEX_BATCH_<NAME>`` > the default below.
+(``--vars`` or the root project's ``vars:``) > the default below. No environment layer: the dbt macros read
+the same meta and vars (``var('vertex_batch_model', <default>)``), so both sides see the same model.
 Run settings (polling, backoff, concurrency) come from CLI flags > ``VERTEX_BATCH_<NAME>`` > the default below.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vertex_batch.errors import ConfigurationError
@@ -19,10 +20,10 @@ ENV_PREFIX = "VERTEX_BATCH_"
 MAX_ROWS_PER_JOB = 200_000  # production's limit of rows in one Gemini batch job
 
 
-class RequestModelDefaults(BaseSettings):
+class RequestModelDefaults(BaseModel):
     """Defaults of the ``meta.vertex_batch`` keys of a request model (each also a dbt var ``vertex_batch_<key>``)."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     model: str = Field("gemini-2.5-flash", description="Gemini model of the batch jobs")
     max_rows_per_job: int = Field(
@@ -38,7 +39,7 @@ class RequestModelDefaults(BaseSettings):
 
     @classmethod
     def from_vars(cls, dbt_vars: dict[str, Any] | None = None) -> RequestModelDefaults:
-        """The defaults with dbt vars ``vertex_batch_<name>`` applied over the environment."""
+        """The defaults with dbt vars ``vertex_batch_<name>`` applied."""
         given = {
             name: (dbt_vars or {})[VAR_PREFIX + name]
             for name in cls.model_fields
@@ -74,7 +75,7 @@ class RunSettings(BaseSettings):
         return 2.0 if local else 60.0
 
 
-def describe(settings: type[BaseSettings], name: str) -> str:
+def describe(settings: type[BaseModel], name: str) -> str:
     """``<description> (default <value>)`` for CLI help and docs."""
     field = settings.model_fields[name]
     return field.description if field.default is None else f"{field.description} (default {field.default})"

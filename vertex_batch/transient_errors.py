@@ -1,28 +1,84 @@
-"""Which failures are worth retrying: one place for the patterns, used by Python and by SQL."""
+"""Which failures are worth retrying: one rule for row statuses, in Python and in the runner's SQL.
+
+A failed row's status looks like ``Too Many Requests: {"error": {"code": 429, ..., "status": "RESOURCE_EXHAUSTED"}}``.
+It is retryable when its error code is one of ``RETRYABLE_ROW_CODES`` or its status name one of
+``RETRYABLE_ROW_STATUSES``; a status text without a JSON body (``Service Unavailable``) is searched for those
+words and codes. The dbt macro ``vertex_batch.is_retryable`` (``macros/responses/status.sql``) implements the same
+rule with the same lists; ``tests/unit/status_corpus.py`` holds the statuses all three are checked against.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 
-# Row statuses of a Vertex batch output look like `Too Many Requests: {"error": {"code": 429, ...}}`.
 RETRYABLE_ROW_CODES = (429, 500, 503, 504)
 RETRYABLE_ROW_STATUSES = ("RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED")
 
-_ROW_PATTERN = (
-    r'"code": ?(' + "|".join(str(code) for code in RETRYABLE_ROW_CODES) + r")\b"
-    r'|"status": ?"(' + "|".join(RETRYABLE_ROW_STATUSES) + r')"'
-)
-ROW_STATUS_RETRYABLE = re.compile(_ROW_PATTERN)
+_BODY = re.compile(r"(?s)(\{.*\})")
+_LEADING_CODE = re.compile(r"^\s*(\d{3})\b")
+_WORDS = r"\b(?:" + "|".join([*RETRYABLE_ROW_STATUSES, *(str(code) for code in RETRYABLE_ROW_CODES)]) + r")\b"
+
+
+def _body(status: str) -> dict | None:
+    match = _BODY.search(status)
+    if not match:
+        return None
+    try:
+        body = json.loads(match.group(1))
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _member(body: dict, name: str) -> object:
+    error = body.get("error")
+    if isinstance(error, dict) and error.get(name) is not None:
+        return error[name]
+    return body.get(name)
+
+
+def _as_int(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 def is_retryable_row_status(status: str | None) -> bool:
-    """True for a row status that a later attempt may turn into an answer."""
-    return bool(status) and bool(ROW_STATUS_RETRYABLE.search(status or ""))
+    """True for a failed row's status that a later attempt may turn into an answer ('' and None: False)."""
+    if not status:
+        return False
+    body = _body(status)
+    leading = _LEADING_CODE.match(status)
+    code = _as_int(_member(body, "code")) if body else None
+    if code is None and leading:
+        code = int(leading.group(1))
+    if code in RETRYABLE_ROW_CODES:
+        return True
+    if body is not None:
+        return _member(body, "status") in RETRYABLE_ROW_STATUSES
+    return re.search(_WORDS, status.upper()) is not None
 
 
 def retryable_status_sql(column: str) -> str:
-    """A BigQuery boolean expression: is the row status in ``column`` retryable?"""
-    return f"REGEXP_CONTAINS(COALESCE({column}, ''), r'{_ROW_PATTERN}')"
+    """A BigQuery boolean expression of the same rule over the STRING ``column`` (NULL and '' give FALSE)."""
+    body = f"SAFE.PARSE_JSON(REGEXP_EXTRACT({column}, r'(?s)(\\{{.*\\}})'))"
+    code = (
+        f"COALESCE(SAFE_CAST(JSON_VALUE({body}, '$.error.code') AS INT64), "
+        f"SAFE_CAST(JSON_VALUE({body}, '$.code') AS INT64), "
+        f"SAFE_CAST(REGEXP_EXTRACT({column}, r'^\\s*(\\d{{3}})\\b') AS INT64))"
+    )
+    name = f"COALESCE(JSON_VALUE({body}, '$.error.status'), JSON_VALUE({body}, '$.status'))"
+    codes = ", ".join(str(code) for code in RETRYABLE_ROW_CODES)
+    names = ", ".join(f"'{status}'" for status in RETRYABLE_ROW_STATUSES)
+    return (
+        f"(CASE WHEN COALESCE({column}, '') = '' THEN FALSE "
+        f"WHEN {code} IN ({codes}) THEN TRUE "
+        f"WHEN {name} IN ({names}) THEN TRUE "
+        f"WHEN {body} IS NULL THEN REGEXP_CONTAINS(UPPER({column}), r'{_WORDS}') "
+        "ELSE FALSE END)"
+    )
 
 
 def is_transient_api_error(error: BaseException) -> bool:

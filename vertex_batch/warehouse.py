@@ -21,6 +21,8 @@ from google.cloud import bigquery
 
 from vertex_batch.errors import RequestTableError
 from vertex_batch.identity import FINGERPRINT_COLUMN, staged_columns_sql
+from vertex_batch.landing import LANDING_EXTRA_COLUMNS
+from vertex_batch.settings import RequestModelDefaults
 from vertex_batch.transient_errors import retryable_status_sql
 
 if TYPE_CHECKING:
@@ -28,20 +30,14 @@ if TYPE_CHECKING:
     from vertex_batch.plan import IOPlan, Planner
     from vertex_batch.ports import Landed, Pending, RequestModel, StagedInput
 
-LANDING_SUFFIX = "__batch_output"
 # Output tokens assumed for a request without generationConfig.maxOutputTokens (cost estimates only).
 DEFAULT_OUTPUT_TOKENS = 512
 REQUIRED_COLUMNS = ("request",)
 RESERVED_COLUMNS = ("response", "status", "processed_time")
 # Column types a batch job refuses in its BigQuery input (only key columns and `request` are staged).
 UNSTAGEABLE_TYPES = frozenset({"RECORD", "STRUCT", "RANGE", "DATETIME", "GEOGRAPHY"})
-# The model of a request model without meta.vertex_batch.model (BatchSettings' default).
-DEFAULT_MODEL = "gemini-2.5-flash"
-LANDING_EXTRA_COLUMNS = (
-    ("batch_job_name", "STRING"),
-    ("batch_attempt", "INT64"),
-    ("landed_at", "TIMESTAMP"),
-)
+# The model of a request model without meta.vertex_batch.model (the settings' default).
+DEFAULT_MODEL = RequestModelDefaults().model
 
 
 def quote(table_id: str) -> str:
