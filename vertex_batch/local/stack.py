@@ -309,12 +309,6 @@ class LocalStack:
         if self.record_path.exists():
             self._save(pids)
 
-    def kill(self, name: str) -> None:
-        """SIGKILL one server at once (for crash tests)."""
-        pid = self._record().get("pids", {}).get(name)  # type: ignore[union-attr]
-        if pid:
-            stop_process_group(int(pid), 0)
-
 
 @dataclass
 class LocalDataset:
