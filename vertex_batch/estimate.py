@@ -384,6 +384,7 @@ class CountedCosts:
     warn: Callable[[str], None] = print
     estimates: dict[str, CostEstimate] = field(default_factory=dict)
     _warned: set[str] = field(default_factory=set)
+    _memo: dict[tuple[str, str, int], CostEstimate] = field(default_factory=dict)
 
     def check_price(self, model_name: str, gemini_model: str) -> ModelPrice | None:
         """The price of ``gemini_model``; a one-line warning once (or a refusal) when it has none."""
@@ -400,8 +401,12 @@ class CountedCosts:
         return price
 
     def estimate_for(self, model: Any, pending: Any) -> CostEstimate:
-        """The full estimate of a request model's pending rows (``ports.RequestModel``, ``ports.Pending``)."""
+        """The full estimate of a request model's pending rows (``ports.RequestModel``, ``ports.Pending``);
+        the same rows are counted once per run."""
         self.check_price(model.name, model.settings.model)
+        memo = (model.name, pending.fingerprint, pending.rows)
+        if memo in self._memo:
+            return self._memo[memo]
         project = model.table_id.split(".", 1)[0]
         result = estimate_cost(
             self.runner_for(project),
@@ -411,7 +416,7 @@ class CountedCosts:
             model.landing_table,
             self.counter_for(project),
         )
-        self.estimates[model.name] = result
+        self.estimates[model.name] = self._memo[memo] = result
         return result
 
     def estimate(self, model: Any, pending: Any) -> Any:

@@ -64,3 +64,50 @@ def job_usage(runner: QueryRunner, output_table: str, model: str) -> JobUsage:
     values = list(rows[0])
     counts = [int(value or 0) for value in values[:6]]
     return JobUsage(*counts, cost_usd=None if cost is None else float(values[6] or 0.0))
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    """Cost of a run from its ledger rows: spent (landed jobs, exact) and in flight (estimates), per model."""
+
+    spent_usd: float
+    in_flight_usd: float
+    by_model: dict[str, tuple[float, float]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "spent_usd": round(self.spent_usd, 6),
+            "in_flight_estimated_usd": round(self.in_flight_usd, 6),
+            "by_request_model": {
+                name: {"spent_usd": round(spent, 6), "in_flight_estimated_usd": round(flight, 6)}
+                for name, (spent, flight) in self.by_model.items()
+            },
+        }
+
+    def describe(self) -> list[str]:
+        """Lines for ``vertex-batch status``: the run's cost, then one line per request model."""
+        lines = [f"cost: ${self.spent_usd:.4f} spent" + self._flight(self.in_flight_usd)]
+        for name, (spent, flight) in self.by_model.items():
+            lines.append(f"  {name}: ${spent:.4f} spent" + self._flight(flight))
+        return lines
+
+    @staticmethod
+    def _flight(usd: float) -> str:
+        return f", ~${usd:.4f} estimated in flight" if usd else ""
+
+
+def summarize_costs(entries: Any) -> CostSummary:
+    """Sum ledger entries (``ledger.LedgerEntry``): ``actual_cost_usd`` of landed jobs, else their estimate."""
+    by_model: dict[str, tuple[float, float]] = {}
+    for entry in entries:
+        spent, flight = by_model.get(entry.request_model, (0.0, 0.0))
+        if entry.landed:
+            spent += float(entry.actual_cost_usd or 0.0)
+        else:
+            flight += float(entry.estimated_cost_usd or 0.0)
+        by_model[entry.request_model] = (spent, flight)
+    return CostSummary(
+        spent_usd=sum(spent for spent, _ in by_model.values()),
+        in_flight_usd=sum(flight for _, flight in by_model.values()),
+        by_model=dict(sorted(by_model.items())),
+    )

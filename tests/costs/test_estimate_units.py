@@ -95,3 +95,32 @@ def test_a_model_without_a_price_is_one_warning_and_no_cost() -> None:
     costs.estimate(model, Pending(rows=0, fingerprint="f", query="SELECT 1"))
     assert len(warnings) == 1 and "gemini-9-ultra" in warnings[0]
     assert costs.actual(model, Landed(rows=1, prompt_tokens=10, candidate_tokens=2, total_tokens=12)) == 0.0
+
+
+def test_status_sums_spent_and_in_flight_cost_per_request_model() -> None:
+    from vertex_batch.ledger import LedgerEntry
+    from vertex_batch.usage import summarize_costs
+
+    def entry(model: str, landed: bool, actual: float, estimated: float) -> LedgerEntry:
+        return LedgerEntry(
+            job_name=f"j{actual}{estimated}",
+            run_id="r",
+            request_model=model,
+            attempt=1,
+            chunk=1,
+            state="",
+            input_table="",
+            output_table="",
+            rows_submitted=1,
+            landed=landed,
+            actual_cost_usd=actual,
+            estimated_cost_usd=estimated,
+        )
+
+    summary = summarize_costs([entry("a", True, 0.25, 0.2), entry("a", False, 0.0, 0.5), entry("b", True, 1.0, 3.0)])
+    assert summary.spent_usd == pytest.approx(1.25) and summary.in_flight_usd == pytest.approx(0.5)
+    assert summary.by_model == {"a": (0.25, 0.5), "b": (1.0, 0.0)}
+    lines = summary.describe()
+    assert lines[0] == "cost: $1.2500 spent, ~$0.5000 estimated in flight"
+    assert lines[1:] == ["  a: $0.2500 spent, ~$0.5000 estimated in flight", "  b: $1.0000 spent"]
+    assert summary.to_json()["by_request_model"]["b"]["spent_usd"] == 1.0
