@@ -90,7 +90,9 @@ def test_documented_curl_body_runs_end_to_end(service: ServiceProcess, gcs: stor
     )
     for key in ("createTime", "startTime", "endTime", "updateTime"):
         assert RFC3339.match(job[key]), key
-    rows = gcs_output_lines(gcs, job)
+    # Output rows come in no particular order: match them to input lines by their request.
+    requests = [(json.loads(line) if isinstance(line, str) else line)["request"] for line in lines]
+    rows = sorted(gcs_output_lines(gcs, job), key=lambda row: requests.index(row["request"]))
     assert [list(row)[:4] for row in rows] == [["request", "response", "status", "processed_time"]] * 4
     media, bad_role, good, no_role = rows
     assert "text-only" in json.loads(media["status"].split(": ", 1)[1])["error"]["message"]
@@ -101,7 +103,7 @@ def test_documented_curl_body_runs_end_to_end(service: ServiceProcess, gcs: stor
         candidate = row["response"]["candidates"][0]
         assert candidate["content"]["role"] == "model" and candidate["content"]["parts"][0]["text"]
         assert candidate["finishReason"] in ("STOP", "MAX_TOKENS")
-        assert row["response"]["modelVersion"] == "fake-fast-test@local"
+        assert row["response"]["modelVersion"] == "gemini-2.5-flash@default"
         usage = row["response"]["usageMetadata"]
         assert usage["totalTokenCount"] == usage["promptTokenCount"] + usage["candidatesTokenCount"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", good["processed_time"])

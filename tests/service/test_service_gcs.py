@@ -28,7 +28,7 @@ def test_wildcards_echoed_keys_and_output_lines(service: ServiceProcess, gcs: st
     assert job["state"] == "JOB_STATE_SUCCEEDED"
     assert job["completionStats"] == {"successfulCount": "2"}
     assert job["outputInfo"]["gcsOutputDirectory"].startswith(f"gs://{bucket}/{folder}/out/prediction-model-")
-    lines = gcs_output_lines(gcs, job)
+    lines = sorted(gcs_output_lines(gcs, job), key=lambda line: line["id"])
     assert [line["id"] for line in lines] == [1, 2]
     assert list(lines[0]) == ["request", "response", "status", "processed_time", "id", "tag"]
     assert lines[0]["request"] == request_for("one") and lines[0]["tag"] == "x"
@@ -60,7 +60,7 @@ def test_text_file_parts_are_read_from_storage(service: ServiceProcess, gcs: sto
     uri = upload_jsonl(gcs, bucket, f"{folder}/in.jsonl", lines)
     job = service.run(gcs_body(uri, f"gs://{bucket}/{folder}/out"))
     assert job["state"] == "JOB_STATE_SUCCEEDED"
-    ok, bad = gcs_output_lines(gcs, job)
+    ok, bad = sorted(gcs_output_lines(gcs, job), key=lambda line: line["status"])
     assert ok["status"] == "" and ok["response"]["usageMetadata"]["promptTokenCount"] > 1
     assert bad["status"].startswith("Bad Request: ") and "Cannot read the file" in bad["status"]
 
@@ -81,7 +81,7 @@ def test_jsonl_input_to_bigquery_output(
     }
     job = service.run(body)
     assert job["state"] == "JOB_STATE_SUCCEEDED"
-    rows = output_rows(bq, job)
+    rows = sorted(output_rows(bq, job), key=lambda row: row["key"])
     assert [(row["key"], row["n"], row["status"] == "") for row in rows] == [
         ("k1", 1, True),
         ("k2", None, False),

@@ -119,11 +119,7 @@ def test_text_files_and_inline_text_are_read() -> None:
     assert prompt.messages[0]["content"] == "Summarise:\nfile body\ninline body"
     assert reads == ["gs://b/doc.txt"]
     err = error_of(
-        {
-            "contents": [
-                {"role": "user", "parts": [{"fileData": {"fileUri": "gs://b/x", "mimeType": "text/plain"}}]}
-            ]
-        },
+        {"contents": [{"role": "user", "parts": [{"fileData": {"fileUri": "gs://b/x", "mimeType": "text/plain"}}]}]},
         read_text_file=lambda uri: (_ for _ in ()).throw(FileNotFoundError(uri)),
     )
     assert "Cannot read the file gs://b/x" in err.message
@@ -140,15 +136,20 @@ def test_response_json_shape() -> None:
             }
         ],
         "modelVersion": "m@local",
-        "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5},
+        "usageMetadata": {
+            "promptTokenCount": 3,
+            "candidatesTokenCount": 2,
+            "totalTokenCount": 5,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 3}],
+            "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": 2}],
+        },
     }
     assert "avgLogprobs" not in to_response(Generation("x", "STOP", 1, 1), "m")["candidates"][0]
 
 
 def test_row_status_formats() -> None:
     assert row_status(429, "Resource exhausted.") == (
-        'Too Many Requests: {"error": {"code": 429, "message": "Resource exhausted.", '
-        '"status": "RESOURCE_EXHAUSTED"}}'
+        'Too Many Requests: {"error": {"code": 429, "message": "Resource exhausted.", "status": "RESOURCE_EXHAUSTED"}}'
     )
     assert row_status(503, "down").startswith("Service Unavailable: ")
     assert row_status(500, "boom").startswith("Internal Server Error: ")

@@ -315,8 +315,13 @@ def _response_format(config: Mapping[str, Any]) -> tuple[str | None, dict[str, A
     return mime_type, schema
 
 
+def batch_model_version(model_id: str) -> str:
+    """``modelVersion`` of batch output rows, shaped as Vertex AI shapes it (``gemini-2.0-flash-001@default``)."""
+    return f"{model_id}@default"
+
+
 def to_response(generation: Generation, model_version: str) -> dict[str, Any]:
-    """The ``GenerateContentResponse`` JSON of one generation."""
+    """The ``GenerateContentResponse`` JSON of one generation (text only: every token is TEXT)."""
     parts: list[dict[str, Any]] = [{"text": generation.text}]
     if generation.thought_text:
         parts.insert(0, {"text": generation.thought_text, "thought": True})
@@ -330,6 +335,8 @@ def to_response(generation: Generation, model_version: str) -> dict[str, Any]:
         "promptTokenCount": generation.prompt_tokens,
         "candidatesTokenCount": generation.output_tokens,
         "totalTokenCount": generation.prompt_tokens + generation.output_tokens + generation.thoughts_tokens,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": generation.prompt_tokens}],
+        "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": generation.output_tokens}],
     }
     # Like Vertex AI, counts that are zero are left out; the cached count is part of promptTokenCount.
     if generation.thoughts_tokens:

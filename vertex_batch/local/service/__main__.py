@@ -47,9 +47,7 @@ def parser() -> argparse.ArgumentParser:
         default=os.environ.get("STORAGE_EMULATOR_HOST"),
         help="Cloud Storage endpoint, e.g. http://127.0.0.1:9023",
     )
-    p.add_argument(
-        "--backend", default="fake-fast-test", help="model backend: smollm2, fake-fast-test, openai"
-    )
+    p.add_argument("--backend", default="fake-fast-test", help="model backend: smollm2, fake-fast-test, openai")
     p.add_argument(
         "--backend-option",
         action="append",
@@ -67,9 +65,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model-batch-size", type=int, default=16, help="prompts per backend call")
     p.add_argument("--chunk-rows", type=int, default=64, help="output rows per write")
     p.add_argument("--chunk-seconds", type=float, default=5.0, help="write pending rows at least this often")
-    p.add_argument("--queue-timeout-s", type=float, default=72 * 3600.0, help="PENDING longer → EXPIRED")
-    p.add_argument("--run-timeout-s", type=float, default=24 * 3600.0, help="RUNNING longer → EXPIRED")
+    p.add_argument("--queue-timeout-s", type=float, default=72 * 3600.0, help="PENDING longer → FAILED, code 4")
+    p.add_argument(
+        "--run-timeout-s", type=float, default=24 * 3600.0, help="RUNNING longer → FAILED, code 4 (completed rows kept)"
+    )
     p.add_argument("--max-requests-per-job", type=int, default=200_000)
+    p.add_argument(
+        "--keep-input-order",
+        action="store_true",
+        default=os.environ.get("VERTEX_LOCAL_KEEP_INPUT_ORDER", "").lower() in ("1", "true", "yes"),
+        help="debugging: write output rows in input order (default: shuffled per chunk, as Vertex AI)",
+    )
     p.add_argument(
         "--default-max-output-tokens",
         type=int,
@@ -119,6 +125,7 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
         queue_timeout_s=args.queue_timeout_s,
         run_timeout_s=args.run_timeout_s,
         max_requests_per_job=args.max_requests_per_job,
+        keep_input_order=args.keep_input_order,
         default_max_output_tokens=args.default_max_output_tokens,
         faults=FaultConfig(
             api_error_rate=args.fault_api_error_rate,
@@ -136,9 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     from vertex_batch.local.service.app import create_app
 
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = config_from_args(args)
     uvicorn.run(
         create_app(config),

@@ -56,11 +56,15 @@ class ServiceConfig:
     chunk_rows: int = 64
     #: Pending output rows are written at least this often while a job runs.
     chunk_seconds: float = 5.0
-    #: A job still PENDING after this long becomes EXPIRED (Vertex: 72 h).
+    #: A job still PENDING after this long ends FAILED with code 4 (Vertex: 72 h).
     queue_timeout_s: float = 72 * 3600.0
-    #: A job RUNNING this long after it started becomes EXPIRED, keeping its completed rows (Vertex: 24 h).
+    #: A job RUNNING this long after it started ends FAILED with code 4, keeping its completed rows
+    #: (Vertex: 24 h).
     run_timeout_s: float = 24 * 3600.0
     max_requests_per_job: int = 200_000
+    #: Write output rows in input order (a debugging aid); off, each chunk is shuffled as Vertex AI
+    #: returns rows in no particular order.
+    keep_input_order: bool = False
     #: ``maxOutputTokens`` used when a request does not set one.
     default_max_output_tokens: int = 256
     faults: FaultConfig = field(default_factory=FaultConfig)

@@ -6,6 +6,10 @@ chunk one atomic write, its rows shuffled (Vertex AI returns rows in no particul
 ``keep_input_order`` setting keeps input order for debugging). A restarted service resumes a RUNNING job
 after the rows already in its output, so every input row appears in the output exactly once.
 
+Progress: ``completionStats`` counts rows as chunks are written for Cloud Storage output; for BigQuery
+output it appears only when the job ends, since Vertex AI does not support "live progress" for BigQuery
+jobs (the rule lives in ``JobRecord.live_progress``).
+
 Terminal states, as Vertex AI ends Gemini batch jobs:
 - SUCCEEDED: every row was processed. Rows that failed carry their error in ``status`` and are counted
   in ``completionStats.failedCount``; a job whose rows all failed still SUCCEEDS. One bad row never
@@ -26,11 +30,14 @@ Terminal states, as Vertex AI ends Gemini batch jobs:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import queue
+import random
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +45,7 @@ from typing import Any
 from google.api_core.exceptions import Forbidden
 
 from vertex_batch.local import gemini
-from vertex_batch.local.backends import BackendRowError, Generation, ModelBackend, generate_each
+from vertex_batch.local.backends import BackendRowError, ChatPrompt, Generation, ModelBackend, generate_batches
 from vertex_batch.local.service import snapshot
 from vertex_batch.local.service.bigquery_io import BigQueryIO
 from vertex_batch.local.service.config import ServiceConfig
@@ -256,24 +263,26 @@ class Executor:
         pending_ok = 0
         last_write, write_cost = time.monotonic(), 0.0
         reason: str | None = None
-        for batch in _batched(snap.rows(start=done), max(1, self.config.model_batch_size)):
-            reason = self._interruption(job)
-            if reason:
-                break
-            rows, batch_ok = self._predict(job, batch, output, backend)
-            pending.extend(rows)
-            pending_ok += batch_ok
-            if self._should_write(
-                len(pending),
-                output.min_chunk(done, self.config.chunk_rows),
-                time.monotonic() - last_write,
-                write_cost,
-            ):
-                started = time.monotonic()
-                done, ok = self._write(job, output, pending, pending_ok, done, ok)
-                pending, pending_ok = [], 0
-                last_write = time.monotonic()
-                write_cost = last_write - started
+        batches = _batched(snap.rows(start=done), max(1, self.config.model_batch_size))
+        with contextlib.closing(self._predictions(job, batches, output, backend)) as predictions:
+            while not (reason := self._interruption(job)):
+                predicted = next(predictions, None)
+                if predicted is None:
+                    break
+                rows, batch_ok = predicted
+                pending.extend(rows)
+                pending_ok += batch_ok
+                if self._should_write(
+                    len(pending),
+                    output.min_chunk(done, self.config.chunk_rows),
+                    time.monotonic() - last_write,
+                    write_cost,
+                ):
+                    started = time.monotonic()
+                    done, ok = self._write(job, output, pending, pending_ok, done, ok)
+                    pending, pending_ok = [], 0
+                    last_write = time.monotonic()
+                    write_cost = last_write - started
         if pending:
             done, ok = self._write(job, output, pending, pending_ok, done, ok)
         failed = done - ok
@@ -310,7 +319,10 @@ class Executor:
     def _write(
         self, job: JobRecord, output: Output, rows: list[dict[str, Any]], rows_ok: int, done: int, ok: int
     ) -> tuple[int, int]:
-        """Append one chunk (retrying transient failures without duplicating it); update the counts."""
+        """Append one chunk, its rows shuffled unless ``keep_input_order`` (retrying transient failures
+        without duplicating it); update the counts."""
+        if not self.config.keep_input_order:
+            rows = random.sample(rows, len(rows))
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 output.append(rows)
@@ -330,17 +342,35 @@ class Executor:
     def _read_text(self, uri: str) -> str:
         return self.gcs().read_text(uri)
 
-    def _predict(
+    def _predictions(
         self,
         job: JobRecord,
-        batch: list[tuple[int, dict[str, Any]]],
+        batches: Iterator[list[tuple[int, dict[str, Any]]]],
         output: Output,
         backend: ModelBackend,
-    ) -> tuple[list[dict[str, Any]], int]:
-        """Output rows for one model batch and how many of them succeeded."""
+    ) -> Iterator[tuple[list[dict[str, Any]], int]]:
+        """Output rows for each model batch, in order, and how many of them succeeded. A backend that
+        batches continuously (``generate_stream``) decodes the next batches' rows while earlier ones end."""
+        taken: deque[tuple[list[tuple[int, dict[str, Any]]], list[int], dict[int, str]]] = deque()
+
+        def prompts() -> Iterator[list[ChatPrompt]]:
+            for batch in batches:
+                batch_prompts, positions, statuses = self._prompts(job, batch)
+                taken.append((batch, positions, statuses))
+                yield batch_prompts
+
+        for results in generate_batches(backend, prompts()):
+            batch, positions, statuses = taken.popleft()
+            yield self._rows(job, batch, positions, statuses, results, output)
+
+    def _prompts(
+        self, job: JobRecord, batch: list[tuple[int, dict[str, Any]]]
+    ) -> tuple[list[ChatPrompt], list[int], dict[int, str]]:
+        """The prompts of one model batch, their positions in it, and the status of each row that failed
+        before the model."""
         statuses: dict[int, str] = {}
-        responses: dict[int, dict[str, Any]] = {}
-        prompts, positions = [], []
+        prompts: list[ChatPrompt] = []
+        positions: list[int] = []
         for position, (index, source) in enumerate(batch):
             fault = self.faults.row_error(job.id, index)
             if fault:
@@ -359,16 +389,23 @@ class Executor:
                 statuses[position] = err.row_status
         if self.faults.row_delay_s > 0:
             self.stop_event.wait(self.faults.row_delay_s * len(batch))
-        if prompts:
-            results: list[Generation | BaseException]
-            try:
-                results = list(generate_each(backend, prompts))
-            except Exception as err:
-                log.exception("the model backend failed on a batch of job %s", job.id)
-                results = [err] * len(prompts)
+        return prompts, positions, statuses
+
+    def _rows(
+        self,
+        job: JobRecord,
+        batch: list[tuple[int, dict[str, Any]]],
+        positions: list[int],
+        statuses: dict[int, str],
+        results: list[Generation | Exception],
+        output: Output,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Output rows for one model batch, from the backend's outcomes, and how many of them succeeded."""
+        responses: dict[int, dict[str, Any]] = {}
+        if positions:
             for position, result in zip(positions, results, strict=True):
                 if isinstance(result, Generation):
-                    responses[position] = gemini.to_response(result, backend.model_version)
+                    responses[position] = gemini.to_response(result, gemini.batch_model_version(job.model_id))
                 elif isinstance(result, BackendRowError):
                     statuses[position] = gemini.row_status(400, result.message, "INVALID_ARGUMENT")
                 else:

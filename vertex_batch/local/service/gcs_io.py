@@ -2,8 +2,9 @@
 
 Input: JSONL files named by ``gs://`` URIs (``*`` matches within a path segment, ``**`` across segments).
 Output: ``{prefix}/prediction-model-{createTime}/predictions.jsonl``. The first chunk creates the object;
-each later chunk is uploaded beside it and composed onto its end, so the object only ever holds whole
-chunks and its line count tells a restarted job where to resume.
+each later chunk is staged under ``.vertex-batch-staging/`` (outside the output directory) and composed onto
+its end, so the directory only ever holds whole chunks and the line count tells a restarted job where to
+resume.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from vertex_batch.local.service.jsonl_import import InferredSchema
 MAX_TEXT_FILE_BYTES = 1_000_000
 #: Keys of an output line that an input line's own keys may not overwrite.
 OUTPUT_KEYS = ("request", "response", "status", "processed_time")
-_CHUNK_PREFIX = ".chunk-"
+#: Chunks wait here before they are composed onto the output: outside every output directory, so a
+#: reader listing ``outputInfo.gcsOutputDirectory`` only ever sees whole prediction files.
+STAGING_PREFIX = ".vertex-batch-staging"
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,11 @@ def output_directory(prefix: str, create_time: str) -> GcsPath:
     base = parse_uri(prefix)
     name = f"{base.name.rstrip('/')}/" if base.name.rstrip("/") else ""
     return GcsPath(base.bucket, f"{name}prediction-model-{create_time}")
+
+
+def _staging(directory: GcsPath) -> str:
+    """The staging folder (in the output bucket) of one output directory."""
+    return f"{STAGING_PREFIX}/{directory.name}"
 
 
 class GcsIO:
@@ -187,9 +195,9 @@ class GcsIO:
 
     # -- output --------------------------------------------------------------------------------
     def output_counts(self, directory: GcsPath) -> tuple[int, int]:
-        """``(rows, successful rows)`` already in ``predictions.jsonl``; removes leftover chunk objects."""
+        """``(rows, successful rows)`` already in ``predictions.jsonl``; removes leftover staged chunks."""
         bucket = self.client.bucket(directory.bucket)
-        for blob in self.client.list_blobs(directory.bucket, prefix=f"{directory.name}/{_CHUNK_PREFIX}"):
+        for blob in self.client.list_blobs(directory.bucket, prefix=f"{_staging(directory)}/"):
             blob.delete()
         blob = bucket.blob(f"{directory.name}/predictions.jsonl")
         try:
@@ -211,7 +219,7 @@ class GcsIO:
         if not target.exists():
             target.upload_from_string(data, content_type="application/jsonl")
             return
-        chunk = bucket.blob(f"{directory.name}/{_CHUNK_PREFIX}{chunk_number}")
+        chunk = bucket.blob(f"{_staging(directory)}/chunk-{chunk_number}")
         chunk.upload_from_string(data, content_type="application/jsonl")
         target.content_type = "application/jsonl"
         target.compose([target, chunk])
