@@ -46,6 +46,8 @@ select
     {{ vertex_batch.token_count('predictions.response', 'candidates') }} as candidate_tokens,
     {{ vertex_batch.token_count('predictions.response', 'thoughts') }} as thoughts_tokens,
     {{ vertex_batch.token_count('predictions.response', 'total') }} as total_tokens,
+    {{ vertex_batch.token_count('predictions.response', 'cached_content') }} as cached_content_tokens,
+    {{ vertex_batch.cost_usd('predictions.response', vertex_batch.request_gemini_model(request_relation)) }} as cost_usd,
     {{ vertex_batch.model_version('predictions.response') }} as model_version,
     {{ vertex_batch.avg_logprobs('predictions.response') }} as avg_logprobs,
     {{ vertex_batch.safety_blocked('predictions.response') }} as safety_blocked,

@@ -107,3 +107,52 @@
             {%- for reason in reasons -%}{{ vertex_batch._string_literal(reason) }}{{ ", " if not loop.last }}{%- endfor -%}),
         false))
 {%- endmacro %}
+
+
+{#- The batch cost in USD of one answered row, from its `usageMetadata` and the price of `model` (a Gemini
+    model name, e.g. `gemini-2.5-flash`): prompt, candidate, thought, cached-content and tool-use prompt
+    tokens, the batch discount, the implicit-cache price (which does not stack with the batch discount)
+    and long-context tiers. The formulas come from vertex_batch/prices.csv through the generated
+    `_cost_formulas` macro, the same table the runner's ledger uses. NULL for a response without usage
+    metadata, and for a model the price table does not know (a one-line warning at compile time). -#}
+{% macro cost_usd(response, model) %}
+    {{- return(adapter.dispatch('cost_usd', 'vertex_batch')(response, model)) -}}
+{% endmacro %}
+
+{% macro default__cost_usd(response, model) -%}
+    {{- vertex_batch._unsupported('cost_usd') -}}
+{% endmacro %}
+
+{% macro bigquery__cost_usd(response, model) -%}
+    {%- set formulas = vertex_batch._cost_formulas() -%}
+    {%- set price_key = vertex_batch._price_key(model) -%}
+    {%- if price_key not in formulas -%}
+        {%- if execute -%}
+            {{- log("warning: no price for model '" ~ model ~ "' in vertex_batch/prices.csv; cost_usd is NULL (add a row to price it)", info=true) -}}
+        {%- endif -%}
+        cast(null as float64)
+    {%- else -%}
+        {{- formulas[price_key]
+            | replace('{prompt}', '(' ~ vertex_batch.token_count(response, 'prompt') ~ ')')
+            | replace('{candidates}', '(' ~ vertex_batch.token_count(response, 'candidates') ~ ')')
+            | replace('{thoughts}', '(' ~ vertex_batch.token_count(response, 'thoughts') ~ ')')
+            | replace('{cached_content}', '(' ~ vertex_batch.token_count(response, 'cached_content') ~ ')')
+            | replace('{tool_use_prompt}', '(' ~ vertex_batch.token_count(response, 'tool_use_prompt') ~ ')') -}}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The Gemini model of the request model whose relation is `request_relation`: its meta.vertex_batch.model,
+    else var `vertex_batch_model`. -#}
+{% macro request_gemini_model(request_relation) %}
+    {%- set settings = vertex_batch._request_settings(request_relation) -%}
+    {{- return((settings.get('model') or var('vertex_batch_model', 'gemini-2.5-flash')) | string) -}}
+{% endmacro %}
+
+
+{#- The price-table name of a model (vertex_batch.costs.model_key): no `publishers/google/models/` prefix,
+    `@version` or `-00N` suffix, lower case. -#}
+{% macro _price_key(model) %}
+    {%- set name = ((model | string).split('/') | last).split('@') | first -%}
+    {{- return(modules.re.sub('-[0-9]{3}$', '', name | trim | lower)) -}}
+{% endmacro %}

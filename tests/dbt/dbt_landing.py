@@ -37,6 +37,7 @@ def success(
     avg_logprobs: float = -0.5782725546095107,
     model_version: str = "gemini-2.5-flash-001",
     thought_text: str | None = None,
+    cached: int | None = None,
 ) -> dict:
     """A GenerateContentResponse like the service's (zero counts omitted)."""
     parts = [{"text": t} for t in ([text] if isinstance(text, str) else text)]
@@ -49,6 +50,8 @@ def success(
     }
     if thoughts:
         usage["thoughtsTokenCount"] = thoughts
+    if cached:
+        usage["cachedContentTokenCount"] = cached
     return {
         "candidates": [
             {

@@ -31,6 +31,8 @@ RESULTS_COLUMNS = [
     ("candidate_tokens", "INT64"),
     ("thoughts_tokens", "INT64"),
     ("total_tokens", "INT64"),
+    ("cached_content_tokens", "INT64"),
+    ("cost_usd", "FLOAT64"),
     ("model_version", "STRING"),
     ("avg_logprobs", "FLOAT64"),
     ("safety_blocked", "BOOL"),
@@ -57,7 +59,9 @@ PREDICTIONS_COLUMNS = [
 ]
 
 FIRST_WAVE = [
-    Landed(1, success("negative", prompt=29180, candidates=36), "", "2024-11-01 18:13:16.826+00", job="101"),
+    Landed(
+        1, success("negative", prompt=29180, candidates=36, cached=2048), "", "2024-11-01 18:13:16.826+00", job="101"
+    ),
     Landed(
         2,
         success(["Posi", "tive"], thoughts=12, thought_text="The review praises it."),
@@ -155,6 +159,10 @@ def test_landed_output_is_flattened(dbt: Dbt, warehouse: Warehouse) -> None:
     assert first["response_text"] == "negative" and first["predicted_sentiment"] == "negative"
     assert (first["finish_reason"], first["prompt_tokens"], first["candidate_tokens"]) == ("STOP", 29180, 36)
     assert (first["thoughts_tokens"], first["total_tokens"]) == (0, 29216)
+    # Batch cost of gemini-2.5-flash (the demo's model), by hand: 27132 uncached x 0.30 x 0.5 + 2048 cached
+    # x 0.03 (the cache price, no batch discount on top) + 36 x 2.50 x 0.5 = 4176.24 / 1e6 USD.
+    assert first["cached_content_tokens"] == 2048
+    assert first["cost_usd"] == pytest.approx(4176.24 / 1e6, rel=1e-9)
     assert first["model_version"] == "gemini-2.5-flash-001"
     assert first["avg_logprobs"] == pytest.approx(-0.5782725546095107)
     assert first["safety_blocked"] is False and first["is_retryable"] is False
@@ -165,6 +173,8 @@ def test_landed_output_is_flattened(dbt: Dbt, warehouse: Warehouse) -> None:
     # Text parts are joined in order; the thought summary is left out.
     assert rows[2]["response_text"] == "Positive" and rows[2]["thoughts_tokens"] == 12
     assert rows[2]["predicted_sentiment"] == "positive"
+    # Thoughts are billed as output: 29 x 0.30 x 0.5 + (1 + 12) x 2.50 x 0.5 = 20.6 / 1e6 USD.
+    assert rows[2]["cost_usd"] == pytest.approx(20.6 / 1e6, rel=1e-9)
     truncated = rows[3]
     assert (truncated["finish_reason"], truncated["response_text"], truncated["is_success"]) == (
         "MAX_TOKENS",
@@ -180,6 +190,7 @@ def test_landed_output_is_flattened(dbt: Dbt, warehouse: Warehouse) -> None:
         "RESOURCE_EXHAUSTED",
     )
     assert throttled["is_retryable"] is True and throttled["response_text"] is None
+    assert throttled["cost_usd"] is None
     assert rows[6]["error_code"] == 500 and rows[6]["is_retryable"] is True
 
     blocked = rows[7]
