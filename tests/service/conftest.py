@@ -9,7 +9,7 @@ import pytest
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, storage
-from svc_helpers import PROJECT, ServiceProcess
+from svc_helpers import LOCATION, PROJECT, ServiceProcess
 
 from vertex_batch.local.stack import LocalStack, StackConfig, free_ports
 
@@ -50,7 +50,10 @@ def gcs(stack_config: StackConfig) -> storage.Client:
 
 @pytest.fixture(scope="session")
 def dataset(bq: bigquery.Client) -> str:
-    bq.create_dataset(f"{PROJECT}.service_tests", exists_ok=True)
+    """A dataset in the jobs' region (Vertex AI refuses BigQuery datasets in other regions and multi-regions)."""
+    dataset = bigquery.Dataset(f"{PROJECT}.service_tests")
+    dataset.location = LOCATION
+    bq.create_dataset(dataset, exists_ok=True)
     return "service_tests"
 
 
