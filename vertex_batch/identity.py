@@ -61,3 +61,69 @@ def staged_columns_sql(key: Sequence[str], model: str, params: Mapping[str, Any]
     """
     columns = [*key, REQUEST_COLUMN]
     return ", ".join([*columns, f"{fingerprint_sql(model, params)} AS {FINGERPRINT_COLUMN}"])
+
+
+# --- embeddings request models ------------------------------------------------------------------------------
+# A request model whose model is a text-embedding model (or meta.vertex_batch.kind 'embed') sends `content`
+# (plus the optional columns) to an embeddings job. Its fingerprint's payload is TO_JSON_STRING(content), then
+# '\n<column>=' TO_JSON_STRING(value) for each optional column present and not NULL; its parameters are the job's
+# modelParameters. The dbt macros in macros/requests/embedding_request.sql render the same rules.
+
+CONTENT_COLUMN = "content"
+#: Optional columns of an embeddings request model that take part in the identity (and go to the job), in order.
+EMBEDDING_OPTIONAL_COLUMNS = ("task_type", "title")
+#: Model-id prefixes of the embedding models.
+EMBEDDING_MODEL_PREFIXES = (
+    "text-embedding-",
+    "text-multilingual-embedding-",
+    "textembedding-gecko",
+    "gemini-embedding-",
+    "multimodalembedding",
+)
+KINDS = ("generate", "embed")
+
+
+def request_kind(model: str, kind: str | None = None) -> str:
+    """``embed`` for a text-embedding model (or an explicit ``kind``), else ``generate``."""
+    if kind is not None:
+        if kind not in KINDS:
+            raise ValueError(f"meta.vertex_batch.kind must be 'embed' or 'generate', not {kind!r}")
+        return kind
+    name = model.strip().split("/")[-1].split("@")[0]
+    return "embed" if name.startswith(EMBEDDING_MODEL_PREFIXES) else "generate"
+
+
+def embedding_parameters(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """An embeddings request model's job ``modelParameters``: ``meta.vertex_batch.model_parameters`` with
+    ``output_dimensionality`` → ``outputDimensionality`` and ``auto_truncate`` → ``autoTruncate`` over it."""
+    params = dict(meta.get("model_parameters") or {})
+    if meta.get("output_dimensionality") is not None:
+        params["outputDimensionality"] = int(meta["output_dimensionality"])
+    if meta.get("auto_truncate") is not None:
+        params["autoTruncate"] = meta["auto_truncate"] in (True, "true", "True")
+    return params
+
+
+def embedding_fingerprint_sql(model: str, params: Mapping[str, Any] | None = None, optional: Sequence[str] = ()) -> str:
+    """The BigQuery expression of an embeddings row's fingerprint; ``optional`` names the optional columns the
+    request model has."""
+    parts = [f"to_json_string({CONTENT_COLUMN})"]
+    parts += [
+        f"coalesce(concat('\\n{column}=', to_json_string({column})), '')"
+        for column in EMBEDDING_OPTIONAL_COLUMNS
+        if column in optional
+    ]
+    return (
+        f"to_hex(sha256(concat({sql_string(model_id(model))}, '\\n', {sql_string(canonical_params(params))}, "
+        f"'\\n', {', '.join(parts)})))"
+    )
+
+
+def embedding_staged_columns_sql(
+    key: Sequence[str], model: str, params: Mapping[str, Any] | None = None, optional: Sequence[str] = ()
+) -> str:
+    """The select list of a staged embeddings job input: key, ``content``, the optional columns present and
+    the fingerprint."""
+    present = [column for column in EMBEDDING_OPTIONAL_COLUMNS if column in optional]
+    columns = [*key, CONTENT_COLUMN, *present]
+    return ", ".join([*columns, f"{embedding_fingerprint_sql(model, params, present)} AS {FINGERPRINT_COLUMN}"])

@@ -22,13 +22,18 @@
         {{ exceptions.raise_compiler_error("vertex_batch.accumulate_predictions needs `key` (the request model's key columns)") }}
     {%- endif -%}
     {%- set partition = keys + ['request_fingerprint'] -%}
-    {%- set columns = vertex_batch.prediction_columns(keys) -%}
+    {%- set kind = vertex_batch.request_kind(request_relation) -%}
+    {%- set columns = vertex_batch.prediction_columns(keys, kind) -%}
     {%- set incremental = is_incremental() -%}
 with landed as (
 
     select
     {%- for column in columns %}
+        {%- if column == 'predictions' %}
+        {{ vertex_batch._landed_predictions(request_relation, 'batch_output.predictions') }} as predictions{{ "," if not loop.last }}
+        {%- else %}
         batch_output.{{ column }}{{ "," if not loop.last }}
+        {%- endif %}
     {%- endfor %}
     from {{ vertex_batch.batch_output(request_relation) }} as batch_output
     {%- if incremental %}
@@ -65,7 +70,9 @@ ranked as (
             partition by {{ partition | join(", ") }}
             order by
                 case when {{ vertex_batch.is_success('status') }} then 0 else 1 end,
+                {%- if 'processed_time' in columns %}
                 processed_time desc nulls last,
+                {%- endif %}
                 batch_attempt desc nulls last,
                 landed_at desc nulls last
         ) as _vb_rank
@@ -82,12 +89,18 @@ where _vb_rank = 1
 {%- endmacro %}
 
 
-{#- The columns of a predictions model, in order. -#}
-{% macro prediction_columns(key) %}
-    {{- return(adapter.dispatch('prediction_columns', 'vertex_batch')(key)) -}}
+{#- The columns of a predictions model, in order; `kind` 'embed' for an embeddings request model (its jobs
+    write `predictions` JSON and `status`, no `processed_time`). -#}
+{% macro prediction_columns(key, kind='generate') %}
+    {{- return(adapter.dispatch('prediction_columns', 'vertex_batch')(key, kind)) -}}
 {% endmacro %}
 
-{% macro default__prediction_columns(key) -%}
+{% macro default__prediction_columns(key, kind='generate') -%}
+    {%- if kind == 'embed' -%}
+        {{- return(vertex_batch._as_list(key) + [
+            'request_fingerprint', 'content', 'predictions', 'status', 'batch_job_name', 'batch_attempt',
+            'landed_at']) -}}
+    {%- endif -%}
     {{- return(vertex_batch._as_list(key) + [
         'request_fingerprint', 'request', 'response', 'status', 'processed_time',
         'batch_job_name', 'batch_attempt', 'landed_at']) -}}

@@ -45,11 +45,20 @@
 
 
 {#- Columns a job adds to every output row, and those the runner adds when it lands them. -#}
-{% macro batch_output_columns() %}
-    {{- return(adapter.dispatch('batch_output_columns', 'vertex_batch')()) -}}
+{% macro batch_output_columns(kind='generate') %}
+    {{- return(adapter.dispatch('batch_output_columns', 'vertex_batch')(kind)) -}}
 {% endmacro %}
 
-{% macro default__batch_output_columns() -%}
+{% macro default__batch_output_columns(kind='generate') -%}
+    {#- An embeddings job writes `predictions` and `status` only. -#}
+    {%- if kind == 'embed' -%}
+        {{- return([
+            ('predictions', 'json'),
+            ('status', 'string'),
+            ('batch_job_name', 'string'),
+            ('batch_attempt', 'int64'),
+            ('landed_at', 'timestamp')]) -}}
+    {%- endif -%}
     {{- return([
         ('response', 'json'),
         ('status', 'string'),
@@ -67,7 +76,8 @@
 {% endmacro %}
 
 {% macro default__empty_batch_output(request_relation) -%}
-    {%- set added = vertex_batch.batch_output_columns() -%}
+    {%- set kind = vertex_batch.request_kind(request_relation) -%}
+    {%- set added = vertex_batch.batch_output_columns(kind) -%}
     {%- set keys = vertex_batch._request_key(request_relation) | map('lower') | list -%}
     {%- set columns = [] -%}
     {%- if execute and request_relation is not string and request_relation.identifier is defined -%}
@@ -83,7 +93,7 @@
         {%- endif -%}
     {%- endif -%}
     {#- Before the request model is built (e.g. `dbt compile` on a fresh dataset) only these are known. -#}
-    {%- do columns.append(('request', 'json')) -%}
+    {%- do columns.append(('content', 'string') if kind == 'embed' else ('request', 'json')) -%}
     {%- do columns.append(('request_fingerprint', 'string')) -%}
     select
     {%- for name, data_type in columns + added %}

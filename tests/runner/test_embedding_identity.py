@@ -1,0 +1,73 @@
+"""The embeddings side of the identity contract in Python, and its agreement with the dbt macros' rules."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+from vertex_batch import identity
+
+pytestmark = pytest.mark.unit
+
+MACROS = Path(__file__).resolve().parents[2] / "macros" / "requests" / "embedding_request.sql"
+
+
+def _macro_list(name: str) -> tuple[str, ...]:
+    body = MACROS.read_text().split(f"{{% macro {name}() %}}", 1)[1].split("{% endmacro %}", 1)[0]
+    return tuple(re.findall(r"'([^']+)'", body))
+
+
+def test_macro_and_python_share_the_rules() -> None:
+    assert _macro_list("_embedding_model_prefixes") == identity.EMBEDDING_MODEL_PREFIXES
+    assert _macro_list("_embedding_optional_columns") == identity.EMBEDDING_OPTIONAL_COLUMNS
+
+
+@pytest.mark.parametrize(
+    ("model", "kind", "expected"),
+    [
+        ("text-embedding-005", None, "embed"),
+        ("publishers/google/models/text-multilingual-embedding-002@default", None, "embed"),
+        ("projects/p/locations/us-central1/publishers/google/models/text-embedding-005", None, "embed"),
+        ("gemini-2.5-flash", None, "generate"),
+        ("gemini-2.5-flash", "embed", "embed"),
+        ("text-embedding-005", "generate", "generate"),
+    ],
+)
+def test_request_kind(model: str, kind: str | None, expected: str) -> None:
+    assert identity.request_kind(model, kind) == expected
+
+
+def test_request_kind_refuses_unknown_kinds() -> None:
+    with pytest.raises(ValueError, match="embed"):
+        identity.request_kind("text-embedding-005", "vectors")
+
+
+def test_embedding_parameters() -> None:
+    assert identity.embedding_parameters({}) == {}
+    assert identity.embedding_parameters({"output_dimensionality": "64", "auto_truncate": False}) == {
+        "outputDimensionality": 64,
+        "autoTruncate": False,
+    }
+    merged = identity.embedding_parameters({"model_parameters": {"autoTruncate": True}, "output_dimensionality": 8})
+    assert identity.canonical_params(merged) == '{"autoTruncate": true, "outputDimensionality": 8}'
+
+
+def test_embedding_fingerprint_sql() -> None:
+    sql = identity.embedding_fingerprint_sql(
+        "publishers/google/models/text-embedding-005", {"outputDimensionality": 64}
+    )
+    assert sql == (
+        "to_hex(sha256(concat('text-embedding-005', '\\n', '{\"outputDimensionality\": 64}', '\\n', "
+        "to_json_string(content))))"
+    )
+    with_optional = identity.embedding_fingerprint_sql("text-embedding-005", None, ["title", "task_type"])
+    assert with_optional.index("task_type=") < with_optional.index("title=")
+    columns = identity.embedding_staged_columns_sql(["id"], "text-embedding-005", None, ["title"])
+    assert columns.startswith("id, content, title, to_hex(")
+    assert columns.endswith(" AS request_fingerprint")
+    # The hash is over model, parameters and payload joined by newlines, as for generate requests.
+    expected = hashlib.sha256(b'text-embedding-005\n{}\n"hello"').hexdigest()
+    assert identity.fingerprint("text-embedding-005", None, '"hello"') == expected
