@@ -13,6 +13,7 @@ from vertex_batch.costs import estimate_input_tokens, price_for
 from vertex_batch.errors import ConfigurationError
 from vertex_batch.job_client import JobSnapshot
 from vertex_batch.ledger import Ledger, LedgerEntry
+from vertex_batch.plan import IOPlan, Planner
 from vertex_batch.ports import Estimate, Landed, Pending, RequestModel, StagedInput
 from vertex_batch.warehouse import Warehouse, quote
 
@@ -46,6 +47,8 @@ class BigQueryIO:
 
     warehouse_for: Callable[[str], Warehouse]
     bucket_check: BucketCheck | None = None
+    # The location-aware IO plan (plan.py): BigQuery IO in the job's region, else GCS JSONL via a staging bucket.
+    planner: Planner | None = None
     _checked_buckets: set[str] = field(default_factory=set)
 
     def _warehouse(self, table_id: str) -> Warehouse:
@@ -54,6 +57,14 @@ class BigQueryIO:
     def check(self, model: RequestModel) -> None:
         """Refuse a request table a job cannot take (one line with the fix)."""
         self._warehouse(model.table_id).check_request_table(model.table_id, model.settings.key)
+        self.plan(model)
+
+    def plan(self, model: RequestModel) -> IOPlan | None:
+        """How the model's rows reach its jobs (None without a planner: ``meta.vertex_batch.input`` decides)."""
+        if self.planner is None:
+            return None
+        settings = model.settings
+        return self.planner.plan(model.table_id, settings.input, settings.location, settings.gcs_prefix)
 
     def pending(self, model: RequestModel, retry: bool) -> Pending:
         warehouse = self._warehouse(model.table_id)
@@ -88,6 +99,7 @@ class BigQueryIO:
     def stage(self, model: RequestModel, pending: Pending, attempt: int, run_id: str) -> list[StagedInput]:
         warehouse = self._warehouse(model.table_id)
         settings = model.settings
+        plan = self.plan(model)
         tables = warehouse.stage(
             pending.query,
             settings.key,
@@ -100,15 +112,20 @@ class BigQueryIO:
             output = f"{self._work_table(model, 'job', run_id, attempt)}_{chunk}"
             warehouse.drop(output)
             input_uri, output_uri = f"bq://{table}", f"bq://{output}"
-            if settings.input == "gcs":
-                folder = self._gcs_folder(model, run_id, attempt, chunk)
+            if (plan.path if plan else settings.input) == "gcs":
+                folder = self._gcs_folder(model, run_id, attempt, chunk, plan)
                 input_uri, output_uri = f"{folder}/input-*.jsonl", f"{folder}/output"
                 warehouse.export_jsonl(table, input_uri)
-            staged.append(StagedInput(input_uri, output_uri, warehouse.count(table), table, output))
+            note = plan.describe() if plan else ""
+            staged.append(StagedInput(input_uri, output_uri, warehouse.count(table), table, output, note))
         return staged
 
-    def _gcs_folder(self, model: RequestModel, run_id: str, attempt: int, chunk: int) -> str:
+    def _gcs_folder(
+        self, model: RequestModel, run_id: str, attempt: int, chunk: int, plan: IOPlan | None = None
+    ) -> str:
         """``gs://bucket/prefix/<model>/<run>/a<attempt>/c<chunk>`` for a GCS-path job."""
+        if plan is not None and plan.gcs_prefix:
+            return f"{plan.gcs_prefix.rstrip('/')}/{model.label}/{run_id}/a{attempt}/c{chunk}"
         prefix = model.settings.gcs_prefix
         if not prefix:
             raise ConfigurationError(

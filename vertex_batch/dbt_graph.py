@@ -29,6 +29,7 @@ class BatchSettings:
     max_attempts: int
     input: str
     gcs_prefix: str | None = None
+    location: str | None = None
 
     @classmethod
     def from_meta(
@@ -63,6 +64,7 @@ class BatchSettings:
             max_attempts=merged.max_attempts,
             input=merged.input,
             gcs_prefix=merged.gcs_prefix,
+            location=merged.location,
         )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from vertex_batch.errors import ConfigurationError
@@ -153,7 +153,7 @@ def check_same_location(request_dataset: str, request_location: str, work_datase
         )
 
 
-def prepare_bucket(client: storage.Client, plan: IOPlan, *, create: bool) -> IOPlan:
+def prepare_bucket(client: storage.Client, plan: IOPlan, *, create: bool, dry_run: bool = False) -> IOPlan:
     """Check (and, for the default staging bucket, create) the bucket of a ``gcs`` plan; return it with its location.
 
     The bucket must be in the job's region or in the multi-region that holds it and the dataset. Creation
@@ -170,6 +170,8 @@ def prepare_bucket(client: storage.Client, plan: IOPlan, *, create: bool) -> IOP
     except core.Forbidden:
         return plan  # cannot read its metadata; the job itself will say if the bucket is unusable
     if bucket is None:
+        if create and dry_run:
+            return replace(plan, reason=f"{plan.reason}; the bucket will be created in {region}")
         if not create:
             raise ConfigurationError(
                 f"staging bucket gs://{name} does not exist: create it with `{make}` "
@@ -190,7 +192,7 @@ def prepare_bucket(client: storage.Client, plan: IOPlan, *, create: bool) -> IOP
             f"staging bucket gs://{name} is in {location}, not usable by jobs in {region} with data in "
             f"{plan.dataset_location}: use a bucket in {region.upper()} (`{make}`)"
         )
-    return IOPlan(plan.path, plan.region, plan.dataset, plan.dataset_location, plan.gcs_prefix, location, plan.reason)
+    return replace(plan, bucket_location=location)
 
 
 def storage_client(connections: Connections) -> storage.Client:
@@ -200,12 +202,43 @@ def storage_client(connections: Connections) -> storage.Client:
     return storage.Client(project=connections.project, credentials=connections.credentials)
 
 
-def planner_for(connections: Connections, option: str | None = None, create_bucket: bool = True) -> Planner:
-    """A planner that reads dataset locations and buckets through the run's official clients."""
+def planner_for(connections: Connections, region: Region | None = None, dry_run: bool = False) -> Planner:
+    """A planner that reads dataset locations and buckets through the run's official clients (``dry_run``:
+    creates nothing)."""
     from vertex_batch.warehouse import Warehouse
 
     warehouse = Warehouse(connections.bigquery_client())
-    return Planner(warehouse.dataset_location, lambda: storage_client(connections), option, create_bucket)
+    return Planner(warehouse.dataset_location, lambda: storage_client(connections), region, dry_run=dry_run)
+
+
+def run_region(
+    option: str | None,
+    configured: list[str | None],
+    dataset_locations: list[str | None],
+    env_location: str | None = None,
+) -> Region | None:
+    """The one region of a run's jobs: ``--location``, else the request models' configured location
+    (``meta.vertex_batch.location`` / var ``vertex_batch_location``), else ``$VERTEX_BATCH_LOCATION``, else derived
+    from their datasets' locations; None when nothing says (no dataset built yet).
+
+    One run submits to one regional endpoint, so request models that need different regions are refused with
+    the fix (run them separately with ``--select``).
+    """
+    if option:
+        return Region(option.strip().lower(), "--location")
+    wanted = {value.strip().lower() for value in configured if value}
+    source = CONFIGURED_SOURCE
+    if not wanted and env_location:
+        return Region(env_location.strip().lower(), f"${ENV_LOCATION}")
+    if not wanted:
+        wanted = {region_for(location) for location in dataset_locations if location}
+        source = "derived from dataset location " + ", ".join(sorted({loc for loc in dataset_locations if loc}))
+    if len(wanted) > 1:
+        raise ConfigurationError(
+            f"the selected request models need jobs in several regions ({', '.join(sorted(wanted))}); "
+            "run them separately (--select) or set --location"
+        )
+    return Region(wanted.pop(), source) if wanted else None
 
 
 @dataclass
@@ -215,8 +248,9 @@ class Planner:
 
     dataset_location: Callable[[str], str | None]
     storage: Callable[[], storage.Client]
-    option: str | None = None
+    region: Region | None = None
     create_bucket: bool = True
+    dry_run: bool = False
     _plans: dict[str, IOPlan] = field(default_factory=dict)
 
     def plan(
@@ -232,7 +266,7 @@ class Planner:
             found = self.dataset_location(dataset)
             if found is None:
                 raise ConfigurationError(f"dataset {dataset} does not exist; build the request model with dbt first")
-            region = job_region(found, self.option, location)
+            region = self.region or job_region(found, None, location)
             plan = choose_plan(
                 dataset=dataset,
                 dataset_location=found,
@@ -240,7 +274,8 @@ class Planner:
                 requested_input=requested_input,
                 gcs_prefix=gcs_prefix,
             )
-            self._plans[table_id] = prepare_bucket(self.storage(), plan, create=self.create_bucket and not gcs_prefix)
+            create = self.create_bucket and not gcs_prefix
+            self._plans[table_id] = prepare_bucket(self.storage(), plan, create=create, dry_run=self.dry_run)
         return self._plans[table_id]
 
 

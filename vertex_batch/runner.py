@@ -14,18 +14,21 @@ unlanded, submit the rows not yet settled (chunked by ``max_rows_per_job``), and
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from vertex_batch.batch_io import BigQueryIO, BigQueryLedger, PriceTableCosts, require_bucket
-from vertex_batch.connections import Connections
+from vertex_batch.batch_io import BigQueryIO, BigQueryLedger, PriceTableCosts
+from vertex_batch.connections import ENV_LOCATION, Connections
 from vertex_batch.dbt_graph import DbtProject, ModelNode
+from vertex_batch.doctor import Doctor
 from vertex_batch.errors import BudgetExceeded, ConfigurationError
 from vertex_batch.job_client import JobClient
 from vertex_batch.job_loop import LABEL_MODEL, LABEL_RUN, LABEL_TABLE, JobLoop, LoopOptions, label_value, table_label
+from vertex_batch.plan import Region, planner_for, run_region, storage_client
 from vertex_batch.ports import Budget, Clock, MaxCost, NoBudget, Pending, RequestModel, SystemClock
 from vertex_batch.progress import Progress
 from vertex_batch.report import (
@@ -114,14 +117,34 @@ class Runner:
             self._warehouses[project] = Warehouse(self._connections_for(project).bigquery_client())
         return self._warehouses[project]
 
-    def _io(self, project: str) -> BigQueryIO:
+    def _region(self, project: str, nodes: list[ModelNode], defaults: RequestModelDefaults) -> Region:
+        """The run's job region (plan.run_region), then the fast doctor checks: credentials and the API there."""
         connections = self._connections_for(project)
-        return BigQueryIO(self.warehouse, bucket_check=require_bucket(project, connections.credentials))
+        configured = [node.batch_settings(defaults).location for node in nodes]
+        warehouse = self.warehouse(project)
+        locations = [warehouse.dataset_location(f"{node.database}.{node.schema}") for node in nodes]
+        region = run_region(self.options.location, configured, locations, os.environ.get(ENV_LOCATION))
+        region = region or Region(connections.location, "default region: no request model dataset exists yet")
+        doctor = Doctor(
+            replace(connections, location=region.name),
+            planner_for(connections),
+            lambda: warehouse.client,
+            lambda: storage_client(connections),
+        )
+        for check in (doctor.credentials(), doctor.vertex_api(region.name)):
+            if check.blocking:
+                raise ConfigurationError(check.line())
+        self.progress.message(f"job region {region.name} ({region.source})")
+        return region
+
+    def _io(self, project: str, region: Region | None = None) -> BigQueryIO:
+        connections = self._connections_for(project)
+        return BigQueryIO(self.warehouse, planner=planner_for(connections, region, dry_run=self.options.dry_run))
 
     def _budget(self) -> Budget:
         return MaxCost(self.options.max_cost) if self.options.max_cost is not None else NoBudget()
 
-    def _make_loop(self, project: str, io: BigQueryIO, wait: bool) -> JobLoop:
+    def _make_loop(self, project: str, io: BigQueryIO, wait: bool, region: Region | None = None) -> JobLoop:
         options = LoopOptions(
             run_id=self.options.run_id,
             max_concurrent_jobs=self.options.max_concurrent_jobs,
@@ -130,8 +153,11 @@ class Runner:
             retry_backoff_seconds=self.options.retry_backoff_seconds if wait else 0.0,
             keep_tables=self.options.keep_tables,
         )
+        connections = self._connections_for(project)
+        if region is not None:
+            connections = replace(connections, location=region.name)
         return JobLoop(
-            jobs=JobClient(self._connections_for(project)),
+            jobs=JobClient(connections),
             warehouse=io,
             ledger=BigQueryLedger(self.warehouse),
             costs=PriceTableCosts(),
@@ -175,8 +201,9 @@ class Runner:
                 f"the selected request models live in several projects ({', '.join(projects)}); "
                 "select one project's request models per run (--select)"
             )
-        io = self._io(projects[0])
-        self.loop = loop = self._make_loop(projects[0], io, wait)
+        region = self._region(projects[0], nodes, defaults)
+        io = self._io(projects[0], region)
+        self.loop = loop = self._make_loop(projects[0], io, wait, region)
         try:
             for index, wave in enumerate(manifest.waves(nodes)):
                 models = [self._request_model(node, defaults) for node in wave]
@@ -186,6 +213,9 @@ class Runner:
                     self.dbt.build([f"+{node.name}" for node in wave])
                 for model in models:
                     io.check(model)
+                    plan = io.plan(model)
+                    if plan is not None:
+                        self.progress.message(f"{model.name}: {plan.describe()}")
                 if self.options.dry_run:
                     for model in models:
                         self._dry_run(io, loop, model)

@@ -35,7 +35,13 @@ class RequestModelDefaults(BaseModel):
     input: Literal["bigquery", "gcs"] = Field(
         "bigquery", description="how requests reach the job: bigquery (a table) or gcs (JSONL files)"
     )
-    gcs_prefix: str | None = Field(None, description="gs://bucket/folder for jobs whose input is gcs")
+    gcs_prefix: str | None = Field(
+        None,
+        description="gs://bucket/folder for JSONL inputs and outputs (default gs://<project>-vb-<region>/vertex-batch)",
+    )
+    location: str | None = Field(
+        None, description="Vertex AI region of the batch jobs (default: from the dataset location, US -> us-central1)"
+    )
 
     @classmethod
     def from_vars(cls, dbt_vars: dict[str, Any] | None = None) -> RequestModelDefaults:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from google.api_core import exceptions as core
 from google.cloud import bigquery
@@ -24,11 +23,6 @@ from vertex_batch.identity import FINGERPRINT_COLUMN, staged_columns_sql
 from vertex_batch.landing import LANDING_EXTRA_COLUMNS
 from vertex_batch.settings import RequestModelDefaults
 from vertex_batch.transient_errors import retryable_status_sql
-
-if TYPE_CHECKING:
-    from vertex_batch.job_client import JobSnapshot
-    from vertex_batch.plan import IOPlan, Planner
-    from vertex_batch.ports import Landed, Pending, RequestModel, StagedInput
 
 # Output tokens assumed for a request without generationConfig.maxOutputTokens (cost estimates only).
 DEFAULT_OUTPUT_TOKENS = 512
@@ -277,110 +271,3 @@ class Warehouse:
             f"GROUP BY status ORDER BY n DESC LIMIT {int(limit)}"
         )
         return [(row[0], int(row[1])) for row in rows]
-
-
-class BigQueryBatchWarehouse:
-    """The job loop's warehouse port (``ports.BatchWarehouse``) on BigQuery, staging by each model's IO plan.
-
-    A ``bigquery`` plan stages a table the job reads and gets an output table beside it; a ``gcs`` plan
-    exports the staged table as JSONL under the plan's bucket, and landing loads ``predictions.jsonl`` back.
-    """
-
-    def __init__(self, warehouse: Warehouse, planner: Planner, full_refresh: bool = False) -> None:
-        self.warehouse = warehouse
-        self.planner = planner
-        self.full_refresh = full_refresh
-
-    def plan(self, model: RequestModel) -> IOPlan:
-        settings = model.settings
-        return self.planner.plan(
-            model.table_id,
-            requested_input=settings.input,
-            location=getattr(settings, "location", None),
-            gcs_prefix=settings.gcs_prefix,
-        )
-
-    def pending(self, model: RequestModel, retry: bool) -> Pending:
-        from vertex_batch.ports import Pending
-
-        settings = model.settings
-        params = getattr(settings, "model_parameters", None)
-        if self.full_refresh and not retry:
-            sql = self.warehouse.requests_sql(model.table_id, settings.key, settings.model, params)
-        else:
-            sql = self.warehouse.pending_sql(
-                model.table_id,
-                model.landing_table,
-                settings.key,
-                settings.max_attempts,
-                retryable_only=retry,
-                model=settings.model,
-                params=params,
-            )
-        summary = self.warehouse.summarize(sql, settings.key)
-        return Pending(
-            rows=summary.rows,
-            fingerprint=summary.fingerprint,
-            request_bytes=summary.request_bytes,
-            max_output_tokens=summary.max_output_tokens,
-            query=sql,
-        )
-
-    def stage(self, model: RequestModel, pending: Pending, attempt: int, run_id: str) -> list[StagedInput]:
-        from vertex_batch.ports import StagedInput
-
-        plan = self.plan(model)
-        work = f"{model.table_id}__batch_{{kind}}_{run_id}_{attempt}"
-        tables = self.warehouse.stage(
-            pending.query, model.settings.key, work.format(kind="input"), pending.rows, model.settings.max_rows_per_job
-        )
-        staged = []
-        for chunk, table in enumerate(tables, start=1):
-            output = f"{work.format(kind='job')}_{chunk}"
-            self.warehouse.drop(output)
-            input_uri, output_uri = f"bq://{table}", f"bq://{output}"
-            if plan.path == "gcs":
-                folder = f"{plan.gcs_prefix.rstrip('/')}/{model.label}/{run_id}/a{attempt}/c{chunk}"
-                input_uri, output_uri = f"{folder}/input-*.jsonl", f"{folder}/output"
-                self.warehouse.export_jsonl(table, input_uri)
-            staged.append(
-                StagedInput(
-                    input_uri=input_uri,
-                    output_uri=output_uri,
-                    rows=self.warehouse.count(table),
-                    input_table=table,
-                    output_table=output,
-                    note=plan.describe(),
-                )
-            )
-        return staged
-
-    def landed_jobs(self, model: RequestModel) -> set[str]:
-        return self.warehouse.landed_jobs(model.landing_table)
-
-    def land(self, model: RequestModel, staged: StagedInput, snapshot: JobSnapshot, attempt: int) -> Landed:
-        from vertex_batch.ports import Landed
-
-        warehouse = self.warehouse
-        output = snapshot.output_table or staged.output_table
-        if snapshot.output_directory and warehouse.exists(staged.input_table):
-            warehouse.load_predictions(
-                f"{snapshot.output_directory}/predictions.jsonl", staged.output_table, staged.input_table
-            )
-            output = staged.output_table
-        if snapshot.name in warehouse.landed_jobs(model.landing_table):
-            rows = warehouse.count(output) if warehouse.exists(output) else 0
-        else:
-            rows = warehouse.land(output, model.landing_table, snapshot.name, attempt)
-        prompt, candidates, total = warehouse.output_usage(output)
-        return Landed(
-            rows=rows,
-            prompt_tokens=prompt,
-            candidate_tokens=candidates,
-            total_tokens=total,
-            failures=tuple(warehouse.failure_summary(output)),
-        )
-
-    def discard(self, staged: StagedInput) -> None:
-        self.warehouse.drop(staged.input_table)
-        self.warehouse.drop(staged.output_table)
