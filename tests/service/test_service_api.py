@@ -303,11 +303,16 @@ def test_cancel_and_delete_finished_job(service: ServiceProcess, bq: bigquery.Cl
 def test_list_filters_pages_and_order(service: ServiceProcess, bq: bigquery.Client, dataset: str) -> None:
     location_url = f"{service.url}/v1/projects/{PROJECT}/locations/europe-west4/batchPredictionJobs"
     assert call("GET", location_url) == (200, {})
-    table = make_table(bq, dataset, [{"id": 1, "request": request_for("hi")}])
+    regional = bigquery.Dataset(f"{PROJECT}.service_tests_europe_west4")
+    regional.location = "europe-west4"  # a job's datasets must be in its region
+    bq.create_dataset(regional, exists_ok=True)
+    table = make_table(bq, regional.dataset_id, [{"id": 1, "request": request_for("hi")}])
     tag = unique("list").replace("_", "-")
     names = []
     for index in range(3):
-        body = bq_body(table, f"bq://{PROJECT}.{dataset}", name=f"{tag}_{index}", labels={"tag": tag, "n": str(index)})
+        body = bq_body(
+            table, f"bq://{PROJECT}.{regional.dataset_id}", name=f"{tag}_{index}", labels={"tag": tag, "n": str(index)}
+        )
         status, created = call("POST", location_url, body)
         assert status == 200, created
         names.append(created["name"])

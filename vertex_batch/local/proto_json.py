@@ -39,9 +39,17 @@ class ProtoJsonError(ValueError):
 def parse_request(value: dict[str, Any]) -> dict[str, Any]:
     """Check a ``GenerateContentRequest`` strictly; return it in canonical proto3 JSON (lowerCamelCase
     names, lists where the proto has lists); raises ``ProtoJsonError``."""
-    normalized = _message(value, REQUEST_TYPE.DESCRIPTOR, "")
+    return parse_message(REQUEST_TYPE, value)
+
+
+def parse_message(message_type: Any, value: dict[str, Any], root: str = "") -> dict[str, Any]:
+    """``parse_request`` for any message: ``message_type`` is a protobuf class or a proto-plus type (such as
+    ``aiplatform_v1.BatchPredictionJob``); ``root`` is the path the front end reports for the top level
+    (``"batch_prediction_job"`` for a create body, whose request message holds the job in that field)."""
+    pb_type = message_type.pb() if hasattr(message_type, "pb") else message_type
+    normalized = _message(value, pb_type.DESCRIPTOR, root)
     try:
-        message = json_format.ParseDict(normalized, REQUEST_TYPE(), ignore_unknown_fields=False)
+        message = json_format.ParseDict(normalized, pb_type(), ignore_unknown_fields=False)
     except json_format.ParseError as err:
         raise ProtoJsonError(f"Invalid JSON payload received. {err}") from None
     return json_format.MessageToDict(message)

@@ -1,6 +1,6 @@
 """The REST API: ``projects.locations.batchPredictionJobs`` (create, get, list, cancel, delete) under
-``/v1`` and ``/v1beta1``, operation polls, online ``publishers/google/models/{model}:generateContent``
-(see ``online``), and ``/healthz``.
+``/v1`` and ``/v1beta1``, operation polls, online ``publishers/google/models/{model}:generateContent`` and
+``:countTokens`` (see ``online``), and ``/healthz``.
 
 Every error is a Google error body ``{"error": {"code", "message", "status"}}``. Enums are strings unless
 the query asks for ``enum-encoding=int`` (google-cloud-aiplatform sends ``$alt=json;enum-encoding=int``).
@@ -30,7 +30,8 @@ from google.protobuf import field_mask_pb2
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vertex_batch.local.service import proto_json, snapshot
+from vertex_batch.local import proto_json
+from vertex_batch.local.service import snapshot
 from vertex_batch.local.service.config import ServiceConfig
 from vertex_batch.local.service.create import build_job
 from vertex_batch.local.service.errors import ApiError, bad_request, failed_precondition, not_found
@@ -38,7 +39,7 @@ from vertex_batch.local.service.executor import CANCELED_ERROR, Executor
 from vertex_batch.local.service.faults import Faults
 from vertex_batch.local.service.filters import FilterError, parse_filter
 from vertex_batch.local.service.model_host import ModelHost
-from vertex_batch.local.service.online import generate_content, parse_model_ref
+from vertex_batch.local.service.online import count_tokens, generate_content, parse_model_ref
 from vertex_batch.local.service.resources import delete_operation_json, job_json
 from vertex_batch.local.service.store import (
     CANCELLED,
@@ -284,7 +285,9 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
         body = await _json_body(request)
         if body is not None:  # the body is the request message itself (body: "*"), less the bound name
             try:
-                proto_json.parse(aiplatform_v1.CancelBatchPredictionJobRequest, body)
+                if not isinstance(body, dict):
+                    raise proto_json.ProtoJsonError("Invalid JSON payload received. The body must be a JSON object.")
+                proto_json.parse_message(aiplatform_v1.CancelBatchPredictionJobRequest, body)
             except proto_json.ProtoJsonError as err:
                 raise bad_request(str(err)) from None
         return await run_in_threadpool(_cancel, version, project, location, job_id)
@@ -334,6 +337,9 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
             raise not_found(f"API version {version} is not served; use v1 or v1beta1.")
         parse_model_ref(publisher, model_ref, config, f"projects/{project}/locations/{location}")
         body = await _json_body(request)
+        if model_ref.endswith(":countTokens"):
+            counted = await run_in_threadpool(count_tokens, body, config, service.models, service.read_text)
+            return JSONResponse(counted)
         answer = await run_in_threadpool(
             generate_content, body, config, service.models, service.faults, service.read_text
         )

@@ -20,7 +20,8 @@ from typing import Any
 
 from google.cloud import aiplatform_v1, aiplatform_v1beta1
 
-from vertex_batch.local.service import bigquery_io, gcs_io, proto_json
+from vertex_batch.local import proto_json
+from vertex_batch.local.service import bigquery_io, gcs_io
 from vertex_batch.local.service.bigquery_io import BigQueryIO
 from vertex_batch.local.service.config import ServiceConfig
 from vertex_batch.local.service.errors import ApiError, DestinationError, bad_request, not_found
@@ -183,12 +184,12 @@ def parse_body(body: Any, api_version: str = "v1") -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request("The request body must be a BatchPredictionJob JSON object.")
     try:
-        message = proto_json.parse(
+        fields = proto_json.parse_message(
             JOB_TYPES.get(api_version, aiplatform_v1.BatchPredictionJob), body, "batch_prediction_job"
         )
     except proto_json.ProtoJsonError as err:
         raise bad_request(str(err)) from None
-    return {key: value for key, value in proto_json.to_json(message).items() if key not in OUTPUT_ONLY_FIELDS}
+    return {key: value for key, value in fields.items() if key not in OUTPUT_ONLY_FIELDS}
 
 
 def _unavailable(what: str, err: Exception) -> ApiError:
