@@ -9,7 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from google.api_core.exceptions import GoogleAPICallError
+
 from vertex_batch.errors import VertexBatchError
+from vertex_batch.plan import location_hint
 from vertex_batch.report import EXIT_RUNNING
 from vertex_batch.settings import RequestModelDefaults, RunSettings, describe
 
@@ -140,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = commands.add_parser("cancel", help="cancel the jobs of a run (completed rows are kept)")
     _add_dbt_arguments(cancel)
     cancel.add_argument("--run", default=None, help="run id (default: the latest run)")
+
+    doctor = commands.add_parser(
+        "doctor", help="check credentials, API, model, locations and IAM before a run (one line per check)"
+    )
+    _add_dbt_arguments(doctor)
+    doctor.add_argument("-s", "--select", nargs="+", default=[], help="dbt selectors (default: every request model)")
     return parser
 
 
@@ -375,6 +384,16 @@ def _latest_run(args: argparse.Namespace) -> str | None:
     return run
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    """One line per check; exit 2 when one of them blocks a run."""
+    from vertex_batch.doctor import exit_code, project_checks
+
+    checks = project_checks(_dbt_project(args, quiet=True), args.location, args.select)
+    for check in checks:
+        print(check.line())
+    return exit_code(checks)
+
+
 def _status(args: argparse.Namespace) -> int:
     from vertex_batch.job_client import JobClient
 
@@ -432,6 +451,7 @@ COMMANDS = {
     "local": _local,
     "status": _status,
     "cancel": _cancel,
+    "doctor": _doctor,
 }
 
 
@@ -440,8 +460,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except VertexBatchError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {location_hint(str(error)) or error}", file=sys.stderr)
         return error.exit_code
+    except GoogleAPICallError as error:
+        hint = location_hint(str(error))
+        if hint is None and args.debug:
+            raise
+        print(f"error: {hint or error}", file=sys.stderr)
+        return 2 if hint else 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from google.cloud import bigquery, storage
 
     from vertex_batch.connections import Connections
+    from vertex_batch.dbt_graph import DbtProject
     from vertex_batch.ports import RequestModel
 
 Status = Literal["ok", "warning", "problem", "skipped"]
@@ -305,3 +306,30 @@ class Doctor:
                 checks.append(self.bucket(plan, configured=bool(model.settings.gcs_prefix)))
         checks += self.service_agent(plans)
         return checks
+
+
+def project_checks(dbt: DbtProject, option: str | None = None, selectors: Sequence[str] = ()) -> list[Check]:
+    """``vertex-batch doctor``: every check for the selected request models of a dbt project."""
+    from vertex_batch.connections import Connections
+    from vertex_batch.plan import planner_for, storage_client
+    from vertex_batch.ports import RequestModel
+    from vertex_batch.settings import RequestModelDefaults
+
+    manifest = dbt.parse()
+    defaults = RequestModelDefaults.from_vars(dbt.project_vars())
+    nodes = manifest.request_models(dbt.select(selectors) if selectors else None)
+    if not nodes:
+        return [Check("request models", "warning", "none selected (models with meta.vertex_batch)")]
+    checks = []
+    for project in sorted({node.database for node in nodes}):
+        connections = Connections.from_env(project, option)
+        models = [
+            RequestModel(node.name, node.table_id, node.batch_settings(defaults), alias=node.alias)
+            for node in nodes
+            if node.database == project
+        ]
+        doctor = Doctor(
+            connections, planner_for(connections), connections.bigquery_client, lambda c=connections: storage_client(c)
+        )
+        checks += doctor.run(models, option)
+    return checks

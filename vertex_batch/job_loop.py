@@ -27,6 +27,7 @@ from google.api_core import exceptions as core
 from vertex_batch.errors import JobError
 from vertex_batch.job_client import FAILED_STATES, RUNNING_STATES, JobSnapshot, JobSpec, JobState, state_name
 from vertex_batch.ledger import LedgerEntry
+from vertex_batch.plan import location_hint
 from vertex_batch.ports import (
     BatchWarehouse,
     Budget,
@@ -330,7 +331,8 @@ class JobLoop:
             }
         )
         if not snapshot.succeeded:
-            detail = f": {snapshot.error_message}" if snapshot.error_message else ""
+            message = snapshot.error_message
+            detail = f": {location_hint(message) or message}" if message else ""
             self.progress.message(
                 f"{model.name}: job {snapshot.name} ended {snapshot.state_name}{detail}; "
                 f"{landed.rows} completed rows kept"
