@@ -283,17 +283,18 @@ class Planner:
 _LOCATION_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"Dataset (?P<dataset>[\w.:-]+) was not found in location (?P<location>[\w-]+)", re.I),
-        "dataset {dataset} is not in {location}: batch jobs read and write BigQuery only in their own region; "
-        "let vertex-batch route through GCS (drop --location/meta.vertex_batch.location) or use a dataset in "
-        "{location}",
+        "a batch job reads BigQuery only in datasets of its own region, and its input is not in {location}: "
+        "let vertex-batch route through GCS (drop --location / meta.vertex_batch.location so the region follows "
+        "the dataset) or keep the request model in a dataset of the job's region",
     ),
     (
         re.compile(
-            r"Cannot read and write in different locations: source: (?P<source>[\w-]+), destination: (?P<dest>[\w-]+)",
+            r"Cannot read and write in different locations: source: (?P<source>[\w-]+), "
+            r"destination: (?P<dest>[\w-]+)",
             re.I,
         ),
-        "BigQuery cannot read in {source} and write in {dest}: keep the request model and "
-        "meta.vertex_batch.destination_dataset in the same location",
+        "BigQuery cannot read in {source} and write in {dest}: a batch job in {source} writes BigQuery only in "
+        "datasets of {source}; let vertex-batch route through GCS or keep the request model in a {source} dataset",
     ),
     (
         re.compile(r"multi-region|multiregion", re.I),

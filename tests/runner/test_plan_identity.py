@@ -127,7 +127,8 @@ def test_bucket_location_must_suit_job_and_dataset(location: str, usable: bool) 
     ("message", "fix"),
     [
         ("Not found: Dataset p:analytics was not found in location us-central1", "route through GCS"),
-        ("Cannot read and write in different locations: source: US, destination: us-central1", "same location"),
+        ("Failed to import data. Not found: Dataset p-tp:llm_bp_tenant_dataset_1 was not found in location US", "US"),
+        ("Cannot read and write in different locations: source: us-central1, destination: US", "route through GCS"),
         ("BigQuery input in the US multi-region is not supported", "multi-regions"),
         ("Batch prediction with BigQuery is not supported in the global endpoint", "--location"),
         ("Failed to get GCS bucket location for vb-x. Please check that the bucket exists", "gcloud storage buckets"),
