@@ -40,7 +40,7 @@ def test_output_row_shapes_follow_the_documented_example() -> None:
     row = embeddings.bigquery_row({"id": 7, "content": "Best recipe for banana bread:"}, columns, outcome)
     assert list(row) == ["id", "content", "predictions", "status"]
     assert json.loads(row["predictions"]) == line["predictions"]
-    assert [name for name, _ in embeddings.OUTPUT_COLUMNS] == ["predictions", "status"]
+    assert [field.name for field in embeddings.OUTPUT_COLUMNS] == ["predictions", "status"]
 
 
 def test_output_dimensionality_cuts_values_from_the_end() -> None:

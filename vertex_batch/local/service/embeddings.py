@@ -19,12 +19,23 @@ text, and a title too for RETRIEVAL_DOCUMENT, so that they change the vector as 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from vertex_batch.local.backends.embedding import Embedding, EmbeddingBackend
+from google.cloud import bigquery
+
+from vertex_batch.local.backends.embedding import Embedding, EmbeddingBackend, load_embedding_backend
 from vertex_batch.local.gemini import row_status
+from vertex_batch.local.service.errors import InputError
+from vertex_batch.local.service.gcs_io import GcsIO
+from vertex_batch.local.service.model_host import BackendUnavailable
+from vertex_batch.local.service.outputs import BigQueryOutput, GcsOutput
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,14 +68,26 @@ TASK_TYPES = (
 )
 DEFAULT_TASK_TYPE = "RETRIEVAL_QUERY"
 #: Columns an embeddings job adds to a BigQuery output row (``predictions`` holds JSON text).
-OUTPUT_COLUMNS = (("predictions", "STRING"), ("status", "STRING"))
+OUTPUT_COLUMNS = (bigquery.SchemaField("predictions", "STRING"), bigquery.SchemaField("status", "STRING"))
+#: The input column that holds the text, and the types it may have.
+CONTENT_COLUMN = "content"
+CONTENT_TYPES = ("STRING",)
 #: Keys of a JSONL output line.
 JSONL_KEYS = ("instance", "predictions", "status")
 
 
+#: Every embedding model id the service knows (served or refused with a reason).
+MODEL_IDS = (*EMBEDDING_MODELS, *NO_BATCH_MODELS)
+
+
 def is_embedding_model(model_id: str) -> bool:
     """Whether ``model_id`` (a bare id such as ``text-embedding-005``) is a text-embedding model."""
-    return model_id in EMBEDDING_MODELS or model_id in NO_BATCH_MODELS
+    return model_id in MODEL_IDS
+
+
+def request_limit(model_id: str, configured: int) -> int:
+    """Rows a job for ``model_id`` may hold: 30,000 for embeddings (or the service's lower limit)."""
+    return min(configured, MAX_REQUESTS_PER_JOB) if is_embedding_model(model_id) else configured
 
 
 def batch_refusal(model_id: str) -> str | None:
@@ -254,3 +277,85 @@ def bigquery_row(
 def jsonl_row(source: Mapping[str, Any], outcome: RowOutcome) -> dict[str, Any]:
     """A JSONL output line: the input line as ``instance``, ``predictions``, ``status``."""
     return {"instance": dict(source), "predictions": outcome.predictions, "status": outcome.status}
+
+
+class EmbeddingBigQueryOutput(BigQueryOutput):
+    """A BigQuery output table of an embeddings job: the input columns, ``predictions``, ``status``."""
+
+    added_columns = OUTPUT_COLUMNS
+
+    def row(self, source: dict[str, Any], response: Any, status: str, at: datetime) -> dict[str, Any]:
+        return bigquery_row(source, self.columns, RowOutcome(response or [], status))
+
+
+class EmbeddingGcsOutput(GcsOutput):
+    """``predictions.jsonl`` of an embeddings job: ``instance``, ``predictions``, ``status`` a line."""
+
+    def row(self, source: dict[str, Any], response: Any, status: str, at: datetime) -> dict[str, Any]:
+        return jsonl_row(source, RowOutcome(response or [], status))
+
+
+def jsonl_columns(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """BigQuery columns of JSONL input lines (for a BigQuery destination); refuses input without content."""
+    if rows and not any(CONTENT_COLUMN in row for row in rows):
+        raise InputError('None of the input lines has a content field: each line must be {"content": "..."}.')
+    return [column for column in GcsIO.infer_columns(list(rows)) if column["name"] != "request" or _has_request(rows)]
+
+
+def _has_request(rows: Sequence[Mapping[str, Any]]) -> bool:
+    return any("request" in row for row in rows)
+
+
+def predicted_rows(
+    model_id: str,
+    model_parameters: Any,
+    batches: Iterator[list[tuple[int, dict[str, Any]]]],
+    output: Any,
+    backend: EmbeddingBackend,
+    row_fault: Callable[[int], str | None] = lambda index: None,
+) -> Iterator[tuple[list[dict[str, Any]], int]]:
+    """Output rows for each batch of ``(index, input row)``, and how many of them succeeded (the executor's
+    per-batch contract). ``row_fault`` may fail a row by its input index (fault injection)."""
+    model = EMBEDDING_MODELS[model_id]
+    for batch in batches:
+        outcomes = embed_rows([source for _, source in batch], backend, model, model_parameters)
+        for position, (index, _) in enumerate(batch):
+            fault = row_fault(index)
+            if fault:
+                outcomes[position] = RowOutcome([], fault)
+        at = datetime.now(UTC)
+        rows = [
+            output.row(source, outcome.predictions, outcome.status, at)
+            for (_, source), outcome in zip(batch, outcomes, strict=True)
+        ]
+        yield rows, sum(outcome.ok for outcome in outcomes)
+
+
+class EmbeddingHost:
+    """The embedding backend that goes with the service's generation backend, loaded on first use."""
+
+    def __init__(self, backend: str, options: Mapping[str, object] | None = None) -> None:
+        self.backend = backend
+        self.options = {key: value for key, value in (options or {}).items() if key in ("n_threads", "model_path")}
+        self._lock = threading.Lock()
+        self._loaded: EmbeddingBackend | None = None
+        self._error: str | None = None
+
+    def get(self) -> EmbeddingBackend:
+        """The backend; raises ``BackendUnavailable`` (the job fails with code 13) when it cannot load."""
+        with self._lock:
+            if self._loaded is None and self._error is None:
+                try:
+                    self._loaded = load_embedding_backend(self.backend, **self.options)
+                    log.info("embedding backend %s ready (%s)", self.backend, self._loaded.model_version)
+                except Exception as error:
+                    log.exception("embedding backend %s failed to load", self.backend)
+                    self._error = f"the embedding backend for {self.backend!r} failed to load: {error}"
+            if self._loaded is None:
+                raise BackendUnavailable(self._error or "the embedding backend is unavailable")
+            return self._loaded
+
+    def close(self) -> None:
+        close = getattr(self._loaded, "close", None)
+        if callable(close):
+            close()
