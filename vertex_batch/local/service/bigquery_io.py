@@ -3,6 +3,11 @@
 Output tables have the input columns in order, then ``response`` JSON, ``status`` STRING and
 ``processed_time`` TIMESTAMP. Each chunk of output rows is one load job, so a chunk is either fully in the
 table or not at all; the row count of the table tells a restarted job where to resume.
+
+Locations, as Vertex AI: the input and output datasets must be in the job's region (multi-regions such as
+``US`` and ``EU`` never are). An input elsewhere fails the import (code 3), an output elsewhere fails the
+export (code 13), a missing output dataset fails with code 9; a ``bq://project`` destination gets a new
+dataset in the job's region.
 """
 
 from __future__ import annotations
@@ -14,14 +19,14 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from google.api_core.client_options import ClientOptions
 from google.api_core.exceptions import Conflict, NotFound
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
-from vertex_batch.local.service.errors import DestinationError, InputError, dataset_missing
+from vertex_batch.local.service.errors import DestinationError, InputError, JobFailure, dataset_missing
 
 #: Column types BigQuery batch input refuses.
 UNSUPPORTED_TYPES = frozenset({"RECORD", "STRUCT", "RANGE", "DATETIME", "GEOGRAPHY"})
@@ -56,6 +61,37 @@ def parse_uri(uri: str) -> TableUri:
     if not match:
         raise ValueError(f"{uri!r} is not a BigQuery URI like bq://project.dataset.table")
     return TableUri(*match.groups())
+
+
+class JobPlace(Protocol):
+    """What the location rule needs to know of a job."""
+
+    id: str
+    project: str
+    location: str
+
+
+def same_location(dataset_location: str, job_location: str) -> bool:
+    """Whether a dataset is in the job's region. Multi-regions (``US``, ``EU``) never are: Vertex AI
+    supports only datasets in the job's own region for Gemini batch jobs."""
+    return dataset_location.strip().lower() == job_location.strip().lower()
+
+
+def input_location_message(dataset_location: str, job: JobPlace) -> str:
+    """Vertex AI's import failure for an input dataset outside the job's region: its import query runs in
+    the dataset's location and cannot see the job's staging dataset (``Failed to import data.`` is added)."""
+    return (
+        f"Not found: Dataset {job.project}-tp:llm_bp_tenant_dataset_{job.id} was not found in location "
+        f"{dataset_location or 'US'}"
+    )
+
+
+def output_location_message(dataset_location: str, job_location: str) -> str:
+    """The export failure for an output dataset outside the job's region (BigQuery's cross-location error)."""
+    return (
+        "Failed to export data. Cannot read and write in different locations: "
+        f"source: {job_location}, destination: {dataset_location or 'US'}"
+    )
 
 
 def name_stamp(created_us: int) -> str:
@@ -103,8 +139,17 @@ class BigQueryIO:
         except NotFound:
             return None
 
-    def input_columns(self, uri: str) -> list[dict[str, str]]:
-        """The input table's columns, checked as Vertex AI checks them; raises ``InputError``."""
+    def input_columns(
+        self,
+        uri: str,
+        job: JobPlace,
+        *,
+        prompt_column: str = "request",
+        prompt_types: tuple[str, ...] = ("JSON", "STRING"),
+        reserved: tuple[str, ...] = RESERVED_COLUMNS,
+    ) -> list[dict[str, str]]:
+        """The input table's columns, checked as Vertex AI checks them (its dataset in the job's region);
+        raises ``InputError``. Embeddings jobs read a ``content`` STRING column instead of ``request``."""
         try:
             table = parse_uri(uri)
         except ValueError as err:
@@ -112,18 +157,27 @@ class BigQueryIO:
         if not table.table:
             raise InputError(f"The input {uri} must name a table: bq://project.dataset.table.")
         try:
+            location = str(self.client.get_dataset(f"{table.project}.{table.dataset}").location or "")
+        except NotFound:
+            raise InputError(
+                f"Not found: Dataset {table.project}:{table.dataset} was not found in location {job.location}"
+            ) from None
+        if not same_location(location, job.location):
+            raise InputError(input_location_message(location, job))
+        try:
             schema = self.client.get_table(table.table_id).schema
         except NotFound:
             raise InputError(f"The input table {uri} was not found.") from None
         names = {field.name: field for field in schema}
-        if "request" not in names:
-            raise InputError(f"The input table {uri} has no column named request.")
-        if names["request"].field_type not in ("JSON", "STRING") or names["request"].mode == "REPEATED":
+        if prompt_column not in names:
+            raise InputError(f"The input table {uri} has no column named {prompt_column}.")
+        if names[prompt_column].field_type not in prompt_types or names[prompt_column].mode == "REPEATED":
             raise InputError(
-                f"The request column of {uri} is {names['request'].field_type}; it must be JSON or STRING."
+                f"The {prompt_column} column of {uri} is {names[prompt_column].field_type}; "
+                f"it must be {' or '.join(prompt_types)}."
             )
         for field in schema:
-            if field.name.lower() in RESERVED_COLUMNS:
+            if field.name.lower() in reserved:
                 raise InputError(
                     f"The input table {uri} has a column named {field.name}, which the output reserves; rename it."
                 )
@@ -170,19 +224,28 @@ class BigQueryIO:
         return TableUri(table.project, f"prediction_model_{stamp}", "predictions")
 
     def create_output(
-        self, table: TableUri, columns: list[dict[str, str]], *, new_dataset_location: str | None = None
+        self,
+        table: TableUri,
+        columns: list[dict[str, str]],
+        job_location: str,
+        *,
+        new_dataset: bool = False,
+        added: tuple[bigquery.SchemaField, ...] = OUTPUT_COLUMNS,
     ) -> bool:
-        """Create the output table; ``False`` if it already exists. With ``new_dataset_location`` (a
-        ``bq://project`` destination) its dataset is created there; otherwise the dataset must exist."""
+        """Create the output table; ``False`` if it already exists. A ``new_dataset`` (for a ``bq://project``
+        destination) is created in the job's region; otherwise the dataset must exist there: raises
+        ``DestinationError`` (code 9) when it is missing and ``JobFailure`` (code 13) in another location."""
         dataset_id = f"{table.project}.{table.dataset}"
-        if new_dataset_location:
+        if new_dataset:
             dataset = bigquery.Dataset(dataset_id)
-            dataset.location = new_dataset_location
+            dataset.location = job_location
             self.client.create_dataset(dataset, exists_ok=True)
         else:
-            self.dataset_location(table.project, str(table.dataset))
+            location = self.dataset_location(table.project, str(table.dataset))
+            if not same_location(location, job_location):
+                raise JobFailure(output_location_message(location, job_location), code=13)
         try:
-            self.client.create_table(bigquery.Table(table.table_id, schema=self.output_schema(columns)))
+            self.client.create_table(bigquery.Table(table.table_id, schema=self.output_schema(columns, added)))
         except Conflict:
             return False
         return True
@@ -195,9 +258,12 @@ class BigQueryIO:
             raise dataset_missing(project, dataset) from None
 
     @staticmethod
-    def output_schema(columns: list[dict[str, str]]) -> list[bigquery.SchemaField]:
+    def output_schema(
+        columns: list[dict[str, str]], added: tuple[bigquery.SchemaField, ...] = OUTPUT_COLUMNS
+    ) -> list[bigquery.SchemaField]:
+        """The input columns, then the columns the job adds (an embeddings job adds other ones)."""
         fields = [bigquery.SchemaField(column["name"], column["type"]) for column in columns]
-        return [*fields, *OUTPUT_COLUMNS]
+        return [*fields, *added]
 
     def output_counts(self, table: TableUri) -> tuple[int, int]:
         """``(rows, successful rows)`` already in an output table."""
@@ -205,10 +271,16 @@ class BigQueryIO:
         row = next(iter(rows))
         return int(row["n"] or 0), int(row["ok"] or 0)
 
-    def append(self, table: TableUri, columns: list[dict[str, str]], rows: list[dict[str, Any]]) -> None:
+    def append(
+        self,
+        table: TableUri,
+        columns: list[dict[str, str]],
+        rows: list[dict[str, Any]],
+        added: tuple[bigquery.SchemaField, ...] = OUTPUT_COLUMNS,
+    ) -> None:
         """Append rows in one load job (all or nothing)."""
         config = bigquery.LoadJobConfig(
-            schema=self.output_schema(columns),
+            schema=self.output_schema(columns, added),
             write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
             source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
         )

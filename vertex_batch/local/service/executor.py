@@ -46,7 +46,7 @@ from google.api_core.exceptions import Forbidden
 
 from vertex_batch.local import gemini
 from vertex_batch.local.backends import BackendRowError, ChatPrompt, Generation, ModelBackend, generate_batches
-from vertex_batch.local.service import snapshot
+from vertex_batch.local.service import embeddings, snapshot
 from vertex_batch.local.service.bigquery_io import BigQueryIO
 from vertex_batch.local.service.config import ServiceConfig
 from vertex_batch.local.service.errors import AccessDenied, InputError, JobFailure
@@ -87,6 +87,7 @@ class Executor:
         self.config = config
         self.store = store
         self.models = models
+        self.embedders = embeddings.EmbeddingHost(models.name, models.options)
         self.faults = faults
         self.stop_event = threading.Event()
         self._queue: queue.Queue[str] = queue.Queue()
@@ -211,15 +212,14 @@ class Executor:
         self.store.update(job_id, only_from=[RUNNING, CANCELLING], state=state, end_us=now_us(), **changes)
 
     def _execute(self, job: JobRecord) -> None:
-        backend = self.models.get(self.stop_event)
+        embed = embeddings.is_embedding_model(job.model_id)
+        backend = self.embedders.get() if embed else self.models.get(self.stop_event)
         if backend is None:
             raise _Stopped
         snap = snapshot.load(self.config.state_dir, job.id) or self._take_snapshot(job)
-        if snap.count > self.config.max_requests_per_job:
-            raise InputError(
-                f"The input has {snap.count} requests, more than the limit of "
-                f"{self.config.max_requests_per_job} requests per job."
-            )
+        limit = embeddings.request_limit(job.model_id, self.config.max_requests_per_job)
+        if snap.count > limit:
+            raise InputError(f"The input has {snap.count} requests, more than the limit of {limit} requests per job.")
         output = plan_output(job, snap.columns or [], self.bigquery, self.gcs)
         first_time = not job.output_created
         self.store.update(job.id, input_count=snap.count, output_created=True, output_info=output.info)
@@ -232,9 +232,20 @@ class Executor:
         if "bigquerySource" in input_config:
             uri = input_config["bigquerySource"]["inputUri"]
             io = self.bigquery()
-            columns = io.input_columns(uri)
+            if embeddings.is_embedding_model(job.model_id):
+                columns = io.input_columns(
+                    uri,
+                    job,
+                    prompt_column=embeddings.CONTENT_COLUMN,
+                    prompt_types=embeddings.CONTENT_TYPES,
+                    reserved=tuple(field.name for field in embeddings.OUTPUT_COLUMNS),
+                )
+            else:
+                columns = io.input_columns(uri, job)
             return snapshot.write(self.config.state_dir, job.id, io.read_rows(uri, columns), columns)
         rows = list(self.gcs().read_rows(input_config["gcsSource"]["uris"]))
+        if embeddings.is_embedding_model(job.model_id):
+            return snapshot.write(self.config.state_dir, job.id, rows, embeddings.jsonl_columns(rows))
         if rows and not any("request" in row for row in rows):
             raise InputError('None of the input lines has a request field: each line must be {"request": {...}}.')
         return snapshot.write(self.config.state_dir, job.id, rows, GcsIO.infer_columns(rows))
@@ -264,7 +275,8 @@ class Executor:
         last_write, write_cost = time.monotonic(), 0.0
         reason: str | None = None
         batches = _batched(snap.rows(start=done), max(1, self.config.model_batch_size))
-        with contextlib.closing(self._predictions(job, batches, output, backend)) as predictions:
+        predict = self._embeddings if embeddings.is_embedding_model(job.model_id) else self._predictions
+        with contextlib.closing(predict(job, batches, output, backend)) as predictions:
             while not (reason := self._interruption(job)):
                 predicted = next(predictions, None)
                 if predicted is None:
@@ -362,6 +374,23 @@ class Executor:
         for results in generate_batches(backend, prompts()):
             batch, positions, statuses = taken.popleft()
             yield self._rows(job, batch, positions, statuses, results, output)
+
+    def _embeddings(
+        self,
+        job: JobRecord,
+        batches: Iterator[list[tuple[int, dict[str, Any]]]],
+        output: Output,
+        backend: Any,
+    ) -> Iterator[tuple[list[dict[str, Any]], int]]:
+        """Output rows of an embeddings job for each batch, and how many of them succeeded."""
+        yield from embeddings.predicted_rows(
+            job.model_id,
+            job.spec.get("modelParameters"),
+            batches,
+            output,
+            backend,
+            lambda index: self.faults.row_error(job.id, index),
+        )
 
     def _prompts(
         self, job: JobRecord, batch: list[tuple[int, dict[str, Any]]]

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from google.cloud import bigquery
+
 from vertex_batch.local.service import bigquery_io, gcs_io
 from vertex_batch.local.service.bigquery_io import BigQueryIO, TableUri
 from vertex_batch.local.service.errors import DestinationError, bucket_missing
@@ -39,24 +41,31 @@ class Output(Protocol):
 class BigQueryOutput:
     """Output rows appended to a table by load jobs."""
 
+    #: Columns the job adds after the input columns.
+    added_columns: tuple[bigquery.SchemaField, ...] = bigquery_io.OUTPUT_COLUMNS
+
     def __init__(
         self,
         io: BigQueryIO,
         table: TableUri,
         columns: list[dict[str, str]],
-        new_dataset_location: str | None = None,
+        job_location: str,
+        new_dataset: bool = False,
     ) -> None:
         self.io = io
         self.table = table
         self.columns = columns
-        self.new_dataset_location = new_dataset_location
+        self.job_location = job_location
+        self.new_dataset = new_dataset
         self.info = {
             "bigqueryOutputDataset": f"bq://{table.project}.{table.dataset}",
             "bigqueryOutputTable": str(table.table),
         }
 
     def open(self, first_time: bool) -> tuple[int, int]:
-        created = self.io.create_output(self.table, self.columns, new_dataset_location=self.new_dataset_location)
+        created = self.io.create_output(
+            self.table, self.columns, self.job_location, new_dataset=self.new_dataset, added=self.added_columns
+        )
         if first_time and not created:
             raise DestinationError(f"The output table bq://{self.table.table_id} already exists.", code=6)
         return (0, 0) if created else self.io.output_counts(self.table)
@@ -66,7 +75,7 @@ class BigQueryOutput:
         return {**values, "response": response, "status": status, "processed_time": at.isoformat()}
 
     def append(self, rows: list[dict[str, Any]]) -> None:
-        self.io.append(self.table, self.columns, rows)
+        self.io.append(self.table, self.columns, rows, self.added_columns)
 
     def min_chunk(self, done: int, chunk_rows: int) -> int:
         return chunk_rows
@@ -113,11 +122,16 @@ def plan_output(
     gcs: Callable[[], GcsIO],
 ) -> Output:
     """The output of ``job`` (the same destination every time it is planned)."""
+    from vertex_batch.local.service import embeddings  # imports this module
+
+    embed = embeddings.is_embedding_model(job.model_id)
     output_config = job.spec.get("outputConfig", {})
     if "bigqueryDestination" in output_config:
         uri = output_config["bigqueryDestination"]["outputUri"]
         table = bigquery_io.BigQueryIO.resolve_destination(uri, job.create_us)
         new_dataset = bigquery_io.parse_uri(uri).dataset is None
-        return BigQueryOutput(bigquery(), table, columns, job.location if new_dataset else None)
+        table_output = embeddings.EmbeddingBigQueryOutput if embed else BigQueryOutput
+        return table_output(bigquery(), table, columns, job.location, new_dataset)
     prefix = output_config["gcsDestination"]["outputUriPrefix"]
-    return GcsOutput(gcs(), gcs_io.output_directory(prefix, rfc3339(job.create_us)))
+    file_output = embeddings.EmbeddingGcsOutput if embed else GcsOutput
+    return file_output(gcs(), gcs_io.output_directory(prefix, rfc3339(job.create_us)))
