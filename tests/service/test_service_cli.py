@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from vertex_batch.local.service.__main__ import config_from_args, parser
 from vertex_batch.local.stack import StackConfig, server_specs
+
+pytestmark = pytest.mark.unit
 
 
 def test_stack_launcher_arguments_parse(tmp_path: Path) -> None:
