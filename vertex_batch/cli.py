@@ -71,8 +71,9 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-cost",
         type=float,
         default=None,
-        help="USD budget of the run: nothing is submitted when the estimate is above it, and no later job "
-        "(chunk or retry round) that would take the run above it",
+        help="USD budget of the run (default: dbt var vertex_batch_max_cost): nothing is submitted when the "
+        "estimate is above it, and no later job (chunk or retry round) that would take spent + in flight above "
+        "it; a model without a price is refused",
     )
     parser.add_argument(
         "--full-refresh-predictions",
@@ -135,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("action", choices=["up", "down", "status", "env"])
     _add_local_arguments(local)
 
-    status = commands.add_parser("status", help="jobs of the ledger (latest run, or --run)")
+    status = commands.add_parser(
+        "status", help="jobs of the ledger (latest run, or --run), and its cost per request model"
+    )
     _add_dbt_arguments(status)
     status.add_argument("--run", default=None, help="run id (default: the latest run)")
     status.add_argument("--json", action="store_true")
@@ -396,6 +399,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from vertex_batch.job_client import JobClient
+    from vertex_batch.usage import summarize_costs
 
     run, entries = _ledger_rows(args)
     if not entries:
@@ -417,8 +421,9 @@ def _status(args: argparse.Namespace) -> int:
                 "landed": entry.landed,
             }
         )
+    costs = summarize_costs(entry for _, entry in entries)
     if args.json:
-        print(json.dumps({"run_id": run, "jobs": rows}, indent=2))
+        print(json.dumps({"run_id": run, "jobs": rows, "cost": costs.to_json()}, indent=2))
         return 0
     print(f"run {run}")
     for row in rows:
@@ -426,6 +431,8 @@ def _status(args: argparse.Namespace) -> int:
             f"  {row['request_model']} a{row['attempt']} c{row['chunk']} {row['state']:<20} "
             f"{row['successful']}/{row['rows']} ok, {row['failed']} failed, landed={row['landed']}  {row['job']}"
         )
+    for line in costs.describe():
+        print(line)
     return 0
 
 

@@ -6,8 +6,8 @@
   by its sampled tokens-per-byte. The stated error is a 95% interval (successive-difference variance of
   the per-stratum ratios).
 - **Output** (candidates + thoughts per row): this request model's past answers in its landing table
-  (mean, median and 90th percentile) when there are any; else ``maxOutputTokens`` and the thinking budget
-  the requests set, or the model's documented defaults.
+  (mean, median and 90th percentile) when there are any; else ``maxOutputTokens`` (which bounds answer
+  and thoughts together) and the thinking budget the requests set, or the model's documented defaults.
 - **Cost**: ``costs.py`` prices, batch discount, no implicit-cache discount assumed (an upper estimate).
 """
 
@@ -45,18 +45,17 @@ ASSUMED_DYNAMIC_THINKING_TOKENS = 1024
 class ModelDefaults:
     """A model's documented output defaults (Vertex AI model pages)."""
 
-    max_output_tokens: int
+    max_output_tokens: int  # bounds answer + thoughts together
     thinks_by_default: bool
-    max_thinking_budget: int
 
 
 #: Documented defaults by price-table name; other models: 8192 output tokens, no thinking.
 MODEL_DEFAULTS = {
-    "gemini-2.5-pro": ModelDefaults(65_536, True, 32_768),
-    "gemini-2.5-flash": ModelDefaults(65_536, True, 24_576),
-    "gemini-2.5-flash-lite": ModelDefaults(65_536, False, 24_576),
+    "gemini-2.5-pro": ModelDefaults(65_536, True),
+    "gemini-2.5-flash": ModelDefaults(65_536, True),
+    "gemini-2.5-flash-lite": ModelDefaults(65_536, False),
 }
-OTHER_MODEL_DEFAULTS = ModelDefaults(8_192, False, 0)
+OTHER_MODEL_DEFAULTS = ModelDefaults(8_192, False)
 
 
 class TokenCounter(Protocol):
@@ -272,37 +271,40 @@ def output_from_history(rows: int, past: Sequence[int], source: str) -> OutputGu
 def output_from_settings(
     runner: QueryRunner, pending_query: str, rows: int, model: str
 ) -> tuple[OutputGuess, list[str]]:
-    """Output from the requests' ``maxOutputTokens`` and ``thinkingConfig``, or the model's defaults."""
+    """Output from the requests' ``maxOutputTokens`` and ``thinkingConfig``, or the model's defaults.
+
+    On Gemini 2.5 ``maxOutputTokens`` bounds the answer and the thoughts together, so a capped row is
+    estimated at its cap; an uncapped one at ``ASSUMED_ANSWER_TOKENS`` plus its thinking budget (or
+    ``ASSUMED_DYNAMIC_THINKING_TOKENS`` for dynamic thinking), at most the model's maximum output.
+    """
     defaults = MODEL_DEFAULTS.get(model_key(model), OTHER_MODEL_DEFAULTS)
     cap = "SAFE_CAST(JSON_VALUE(request, '$.generationConfig.maxOutputTokens') AS INT64)"
     budget = "SAFE_CAST(JSON_VALUE(request, '$.generationConfig.thinkingConfig.thinkingBudget') AS INT64)"
     (found,) = runner.run(
         f"SELECT COUNTIF({cap} IS NOT NULL), SUM(COALESCE({cap}, 0)), "
-        f"COUNTIF({budget} > 0), SUM(IF({budget} > 0, {budget}, 0)), "
-        f"COUNTIF({budget} < 0), COUNTIF({budget} IS NULL) FROM ({pending_query})"
+        f"COUNTIF({cap} IS NULL AND {budget} > 0), SUM(IF({cap} IS NULL AND {budget} > 0, {budget}, 0)), "
+        f"COUNTIF({cap} IS NULL AND {budget} < 0), COUNTIF({cap} IS NULL AND {budget} IS NULL) "
+        f"FROM ({pending_query})"
     )
     capped, cap_sum, budgeted, budget_sum, dynamic, unset = (int(value or 0) for value in found)
     uncapped = rows - capped
-    answers_mid = cap_sum + uncapped * ASSUMED_ANSWER_TOKENS
-    answers_high = cap_sum + uncapped * defaults.max_output_tokens
     thinking_rows = dynamic + (unset if defaults.thinks_by_default else 0)
-    thinking_mid = budget_sum + thinking_rows * ASSUMED_DYNAMIC_THINKING_TOKENS
-    thinking_high = budget_sum + thinking_rows * defaults.max_thinking_budget
+    mid = cap_sum + uncapped * ASSUMED_ANSWER_TOKENS + budget_sum + thinking_rows * ASSUMED_DYNAMIC_THINKING_TOKENS
+    high = cap_sum + uncapped * defaults.max_output_tokens
     assumptions = [
-        f"no past answers: {capped} row(s) set maxOutputTokens (answers assumed to use 25%-100% of it); "
-        f"{uncapped} do not (assumed {ASSUMED_ANSWER_TOKENS} tokens, at most the model's "
-        f"{defaults.max_output_tokens})"
+        f"no past answers: {capped} row(s) set maxOutputTokens, which bounds answer + thoughts (assumed used "
+        f"in full, a quarter at the low end); {uncapped} do not (at most the model's {defaults.max_output_tokens})"
     ]
-    if budgeted or thinking_rows:
+    if uncapped:
         assumptions.append(
-            f"thinking billed as output: {budgeted} row(s) set a thinking budget (assumed used, 0 at the low end); "
-            f"{thinking_rows} think dynamically (assumed {ASSUMED_DYNAMIC_THINKING_TOKENS} tokens, at most "
-            f"{defaults.max_thinking_budget})"
+            f"uncapped rows: answers assumed {ASSUMED_ANSWER_TOKENS} tokens; thinking billed as output: "
+            f"{budgeted} row(s) set a thinking budget (assumed used), {thinking_rows} think dynamically "
+            f"(assumed {ASSUMED_DYNAMIC_THINKING_TOKENS} tokens)"
         )
     guess = OutputGuess(
-        tokens=answers_mid + thinking_mid,
-        low=answers_mid // 4,
-        high=answers_high + thinking_high,
+        tokens=mid,
+        low=mid // 4,
+        high=max(high, mid),
         basis="from the requests' maxOutputTokens and thinkingConfig, else the model's documented defaults",
     )
     return guess, assumptions
@@ -407,6 +409,17 @@ class CountedCosts:
         memo = (model.name, pending.fingerprint, pending.rows)
         if memo in self._memo:
             return self._memo[memo]
+        if getattr(model.settings, "kind", "generate") == "embed":
+            # Embeddings: content bytes / 4 as input (Pending.request_bytes), no output tokens.
+            tokens = estimate_input_tokens(pending.request_bytes)
+            result = CostEstimate(
+                model.settings.model,
+                InputCount(pending.rows, tokens, 0, 0, "content bytes / 4 (embeddings)"),
+                OutputGuess(0, 0, 0, "embeddings have no output tokens"),
+                price_for(model.settings.model),
+            )
+            self.estimates[model.name] = self._memo[memo] = result
+            return result
         project = model.table_id.split(".", 1)[0]
         result = estimate_cost(
             self.runner_for(project),
@@ -423,7 +436,15 @@ class CountedCosts:
         from vertex_batch.ports import Estimate
 
         result = self.estimate_for(model, pending)
-        return Estimate(result.input.tokens, result.output.tokens, result.cost_usd)
+        priced = result.priced
+        return Estimate(
+            result.input.tokens,
+            result.output.tokens,
+            result.cost_usd,
+            low_usd=result.low_usd if priced else None,
+            high_usd=result.high_usd if priced else None,
+            details=tuple(result.describe()),
+        )
 
     def actual(self, model: Any, landed: Any) -> float:
         cost = getattr(landed, "cost_usd", None)

@@ -72,6 +72,9 @@ class Landed:
     candidate_tokens: int = 0
     total_tokens: int = 0
     failures: tuple[tuple[str, int], ...] = field(default=())
+    thoughts_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float | None = None  # exact batch cost of the output rows (``usage.job_usage``); None: unpriced
 
 
 class JobService(Protocol):
@@ -125,6 +128,9 @@ class Estimate:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    low_usd: float | None = None
+    high_usd: float | None = None
+    details: tuple[str, ...] = ()  # how it was estimated and what it assumes, for --dry-run
 
 
 class CostModel(Protocol):

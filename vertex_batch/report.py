@@ -25,6 +25,9 @@ class ModelReport:
     estimated_input_tokens: int = 0
     estimated_output_tokens: int = 0
     estimated_cost_usd: float = 0.0
+    estimated_cost_low_usd: float | None = None  # the estimate's range (None: the model has no price)
+    estimated_cost_high_usd: float | None = None
+    estimate_details: list[str] = field(default_factory=list)  # counted how, output from what, assumptions
     submitted_rows: int = 0
     jobs: list[str] = field(default_factory=list)
     successful_rows: int = 0

@@ -21,11 +21,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from vertex_batch.batch_io import BigQueryIO, BigQueryLedger, PriceTableCosts
+from vertex_batch.batch_io import BigQueryIO, BigQueryLedger
 from vertex_batch.connections import ENV_LOCATION, Connections
 from vertex_batch.dbt_graph import DbtProject, ModelNode
 from vertex_batch.doctor import Doctor
 from vertex_batch.errors import BudgetExceeded, ConfigurationError
+from vertex_batch.estimate import CountedCosts, VertexTokenCounter
 from vertex_batch.job_client import JobClient
 from vertex_batch.job_loop import LABEL_MODEL, LABEL_RUN, LABEL_TABLE, JobLoop, LoopOptions, label_value, table_label
 from vertex_batch.plan import Region, planner_for, run_region, storage_client
@@ -40,7 +41,7 @@ from vertex_batch.report import (
     BuildReport,
     ModelReport,
 )
-from vertex_batch.settings import RequestModelDefaults
+from vertex_batch.settings import MAX_COST_VAR, RequestModelDefaults
 from vertex_batch.warehouse import Warehouse
 
 __all__ = [
@@ -141,8 +142,19 @@ class Runner:
         connections = self._connections_for(project)
         return BigQueryIO(self.warehouse, planner=planner_for(connections, region, dry_run=self.options.dry_run))
 
+    def _max_cost(self) -> float | None:
+        """``--max-cost``, else the dbt var ``vertex_batch_max_cost`` (USD), else no budget."""
+        if self.options.max_cost is not None:
+            return self.options.max_cost
+        value = self.dbt.project_vars().get(MAX_COST_VAR)
+        try:
+            return None if value in (None, "") else float(value)
+        except (TypeError, ValueError) as error:
+            raise ConfigurationError(f"var {MAX_COST_VAR} must be a number of USD, not {value!r}") from error
+
     def _budget(self) -> Budget:
-        return MaxCost(self.options.max_cost) if self.options.max_cost is not None else NoBudget()
+        limit = self._max_cost()
+        return MaxCost(limit) if limit is not None else NoBudget()
 
     def _make_loop(self, project: str, io: BigQueryIO, wait: bool, region: Region | None = None) -> JobLoop:
         options = LoopOptions(
@@ -160,7 +172,12 @@ class Runner:
             jobs=JobClient(connections),
             warehouse=io,
             ledger=BigQueryLedger(self.warehouse),
-            costs=PriceTableCosts(),
+            costs=CountedCosts(
+                runner_for=self.warehouse,
+                counter_for=lambda _project: VertexTokenCounter(connections),
+                refuse_unpriced=self._max_cost() is not None,
+                warn=self.progress.message,
+            ),
             options=options,
             report=self.report,
             progress=self.progress,
@@ -259,9 +276,10 @@ class Runner:
                     report.note = "nothing new to submit: every row is answered or failed permanently"
                     self.progress.message(f"{model.name}: {report.note}; submitting nothing")
             total = sum(loop.state(model).report.estimated_cost_usd for model, pending in fresh if pending.rows)
-            if self.options.max_cost is not None and total > self.options.max_cost:
+            limit = self._max_cost()
+            if limit is not None and total > limit:
                 raise BudgetExceeded(
-                    f"estimated cost ${total:.4f} is above --max-cost ${self.options.max_cost:.4f}; "
+                    f"estimated cost ${total:.4f} is above --max-cost ${limit:.4f}; "
                     "nothing was submitted (raise the budget or select fewer models)"
                 )
 
@@ -273,11 +291,10 @@ class Runner:
 
     def _dry_run(self, io: BigQueryIO, loop: JobLoop, model: RequestModel) -> None:
         report = self._estimate(loop, model, self._pending(io, model))
-        self.progress.message(
-            f"{model.name}: {report.pending_rows} rows to submit, ~{report.estimated_input_tokens} input tokens, "
-            f"<= {report.estimated_output_tokens} output tokens, estimated batch cost "
-            f"${report.estimated_cost_usd:.4f} ({model.settings.model})"
-        )
+        first, *rest = report.estimate_details or [f"{report.pending_rows} rows to submit"]
+        self.progress.message(f"{model.name}: {first}")
+        for line in rest:
+            self.progress.message(line)
 
     def _pending(self, io: BigQueryIO, model: RequestModel) -> Pending:
         """Rows to submit: those not settled yet, or every row with ``--full-refresh-predictions``."""
@@ -292,6 +309,8 @@ class Runner:
         report.estimated_input_tokens = estimate.input_tokens
         report.estimated_output_tokens = estimate.output_tokens
         report.estimated_cost_usd = estimate.cost_usd
+        report.estimated_cost_low_usd, report.estimated_cost_high_usd = estimate.low_usd, estimate.high_usd
+        report.estimate_details = list(estimate.details)
         return report
 
     def _finish_model(self, io: BigQueryIO, loop: JobLoop, model: RequestModel) -> None:

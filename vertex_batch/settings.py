@@ -18,6 +18,9 @@ from vertex_batch.errors import ConfigurationError
 VAR_PREFIX = "vertex_batch_"
 ENV_PREFIX = "VERTEX_BATCH_"
 MAX_ROWS_PER_JOB = 200_000  # production's limit of rows in one Gemini batch job
+MAX_EMBEDDING_ROWS_PER_JOB = 30_000  # production's limit of rows in one text-embeddings batch job
+#: dbt var holding the run's default USD budget when ``--max-cost`` is not given.
+MAX_COST_VAR = VAR_PREFIX + "max_cost"
 
 
 class RequestModelDefaults(BaseModel):

@@ -4,7 +4,7 @@ spend of landed jobs, and the budget that stops before a crossing job or retry r
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -71,18 +71,13 @@ def test_each_job_carries_its_counted_estimate() -> None:
     assert "past answers of gemini-2.5-flash" in costs.estimates[model.name].output.basis
 
 
-@dataclass(frozen=True)
-class CostedLanded(Landed):
-    cost_usd: float | None = None
-
-
 class ThinkingWarehouse(FakeWarehouse):
     """Landed answers thought more than the history suggested: 800 output + thought tokens a row."""
 
     def land(self, model: RequestModel, staged: StagedInput, snapshot: JobSnapshot, attempt: int) -> Landed:
         landed = super().land(model, staged, snapshot, attempt)
         answered = snapshot.successful
-        return CostedLanded(**vars(landed), cost_usd=answered * flash_per_row(800))
+        return replace(landed, cost_usd=answered * flash_per_row(800))
 
 
 def test_a_retry_round_that_would_cross_the_budget_is_not_submitted() -> None:

@@ -93,6 +93,11 @@ def test_first_run_answers_every_row_and_flattens(demo, fake_stack, monkeypatch)
     assert [(r["state"], r["rows_submitted"], r["landed"]) for r in ledger] == [
         ("SUCCEEDED", DEMO_ROWS, True)
     ]
+    # One price table for SQL and Python: the flattened rows' cost_usd sums to the ledger's exact job cost.
+    (spent,) = env.warehouse.run(f"SELECT SUM(actual_cost_usd) FROM `{env.table('vertex_batch_jobs')}`")[0]
+    (flattened,) = env.warehouse.run(f"SELECT SUM(cost_usd) FROM `{env.table('demo_review_results')}`")[0]
+    assert spent > 0 and flattened == pytest.approx(spent, rel=1e-9)
+    assert model["actual_cost_usd"] == pytest.approx(spent, rel=1e-9)
 
 
 def test_rerun_with_nothing_new_submits_nothing(demo, fake_stack, monkeypatch, capsys) -> None:
@@ -141,6 +146,8 @@ def test_dry_run_submits_nothing(fake_stack, tmp_path, monkeypatch, capsys) -> N
     (model,) = report["models"]
     assert model["pending_rows"] == DEMO_ROWS
     assert model["estimated_input_tokens"] > 0 and model["estimated_cost_usd"] > 0
+    assert model["estimated_cost_low_usd"] <= model["estimated_cost_usd"] <= model["estimated_cost_high_usd"]
+    assert "countTokens on" in "\n".join(model["estimate_details"])
     assert model["submitted_rows"] == 0 and report["jobs"] == []
     assert len(model_jobs(env)) == jobs_before
     assert not env.warehouse.exists(env.table("demo_review_requests__batch_output"))
@@ -190,5 +197,7 @@ def test_status_and_cancel_read_the_ledger(demo, fake_stack, monkeypatch, capsys
     assert [(job["state"], job["rows"], job["landed"]) for job in status["jobs"]] == [
         ("SUCCEEDED", DEMO_ROWS, True)
     ]
+    assert status["cost"]["spent_usd"] > 0
+    assert set(status["cost"]["by_request_model"]) == {"demo_review_requests"}
     assert main(["cancel", *dbt_args, "--run", report["run_id"]]) == 0
     assert "nothing to cancel" in capsys.readouterr().out
