@@ -1,7 +1,7 @@
-"""The loop's ports on Google Cloud: BigQuery staging and landing, the ledger table, prices.
+"""The loop's ports on Google Cloud: BigQuery staging and landing (with exact job cost), the ledger table.
 
 ``BigQueryIO`` implements ``ports.BatchWarehouse`` over ``warehouse.Warehouse`` (the SQL),
-``BigQueryLedger`` implements ``ports.JobLedger`` and ``PriceTableCosts`` implements ``ports.CostModel``.
+``BigQueryLedger`` implements ``ports.JobLedger``; ``estimate.CountedCosts`` is the ``ports.CostModel``.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vertex_batch.costs import estimate_input_tokens, price_for
 from vertex_batch.errors import ConfigurationError
 from vertex_batch.job_client import JobSnapshot
 from vertex_batch.ledger import Ledger, LedgerEntry
 from vertex_batch.plan import IOPlan, Planner
-from vertex_batch.ports import Estimate, Landed, Pending, RequestModel, StagedInput
+from vertex_batch.ports import Landed, Pending, RequestModel, StagedInput
+from vertex_batch.usage import JobUsage, job_usage
 from vertex_batch.warehouse import Warehouse, quote
 
 # Checks (or creates) the bucket of a ``gs://bucket/prefix`` before a GCS-path job writes there.
@@ -152,8 +152,19 @@ class BigQueryIO:
             rows = warehouse.count(output) if warehouse.exists(output) else 0
         else:
             rows = warehouse.land(output, model.landing_table, snapshot.name, attempt)
-        prompt, candidates, total = warehouse.output_usage(output)
-        return Landed(rows, prompt, candidates, total, tuple(warehouse.failure_summary(output)))
+        used = JobUsage(cost_usd=0.0)
+        if warehouse.exists(output):
+            used = job_usage(warehouse, output, model.settings.model)
+        return Landed(
+            rows,
+            prompt_tokens=used.prompt,
+            candidate_tokens=used.candidates,
+            total_tokens=used.total,
+            failures=tuple(warehouse.failure_summary(output)),
+            thoughts_tokens=used.thoughts,
+            cached_tokens=used.cached_content,
+            cost_usd=used.cost_usd,
+        )
 
     def discard(self, staged: StagedInput) -> None:
         warehouse = self._warehouse(staged.input_table)
@@ -198,16 +209,3 @@ class BigQueryLedger:
 
     def entries(self, model: RequestModel, run_id: str | None = None) -> list[LedgerEntry]:
         return [e for e in self.ledger(model.ledger_table).entries(run_id) if e.request_model == model.name]
-
-
-class PriceTableCosts:
-    """``ports.CostModel`` from ``prices.csv`` (``costs.py``)."""
-
-    def estimate(self, model: RequestModel, pending: Pending) -> Estimate:
-        tokens_in = estimate_input_tokens(pending.request_bytes)
-        tokens_out = pending.max_output_tokens
-        return Estimate(tokens_in, tokens_out, price_for(model.settings.model).batch_cost(tokens_in, tokens_out))
-
-    def actual(self, model: RequestModel, landed: Landed) -> float:
-        output = max(landed.total_tokens - landed.prompt_tokens, landed.candidate_tokens)
-        return price_for(model.settings.model).batch_cost(landed.prompt_tokens, output)
