@@ -5,10 +5,14 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.helpers import REPO, copy_project, use_env
+from tests.unit.macro_render import package_macros
+from tests.unit.status_corpus import STATUSES
 from vertex_batch.cli import main
 from vertex_batch.connections import Connections
 from vertex_batch.errors import ConfigurationError, JobError, RequestTableError
+from vertex_batch.identity import sql_string
 from vertex_batch.job_client import JobClient, JobSpec
+from vertex_batch.transient_errors import retryable_status_sql
 
 SCALE_PROJECT = REPO / "tests" / "e2e" / "scale_project"
 
@@ -90,3 +94,19 @@ def test_failed_validation_stops_before_submitting(fake_stack, tmp_path, monkeyp
     (line,) = [line for line in err.splitlines() if line.startswith("error:")]
     assert "dbt build failed" in line and "valid_request_roles" in line
     assert not env.warehouse.exists(env.table("vertex_batch_jobs")), "nothing was submitted"
+
+
+def test_retryable_rule_agrees_in_bigquery(fake_stack, monkeypatch) -> None:
+    """The status corpus through BigQuery: the is_retryable macro's SQL and the runner's SQL give the same answers."""
+    env = use_env(monkeypatch, fake_stack, "e2e_status_rule")
+    macros = package_macros("_internal/helpers.sql", "responses/status.sql")
+    corpus = " UNION ALL ".join(f"SELECT {sql_string(status)} AS status" for status, _ in STATUSES)
+    rows = env.warehouse.run(
+        f"SELECT status, {macros.is_retryable('status')} AS macro, {retryable_status_sql('status')} AS runner "
+        f"FROM ({corpus})"
+    )
+    expected = dict(STATUSES)
+    assert len(rows) == len(STATUSES)
+    for row in rows:
+        assert (row["status"], row["macro"]) == (row["status"], expected[row["status"]])
+        assert (row["status"], row["runner"]) == (row["status"], expected[row["status"]])

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import Env, copy_project, use_env
+from tests.e2e.helpers import REPO, Env, copy_project, subprocess_env, use_env
 from vertex_batch.cli import main
 from vertex_batch.job_client import JobClient
 from vertex_batch.runner import LABEL_MODEL
@@ -201,3 +205,40 @@ def test_status_and_cancel_read_the_ledger(demo, fake_stack, monkeypatch, capsys
     assert set(status["cost"]["by_request_model"]) == {"demo_review_requests"}
     assert main(["cancel", *dbt_args, "--run", report["run_id"]]) == 0
     assert "nothing to cancel" in capsys.readouterr().out
+
+
+def readme_block(section: str) -> str:
+    """The first bash block of a README section, verbatim."""
+    text = (REPO / "README.md").read_text()
+    start = text.index(section)
+    body = text[start : text.find("\n## ", start + len(section))]
+    return re.search(r"```bash\n(.*?)```", body, re.S).group(1)
+
+
+def test_scheduler_commands_land_every_row_once(fake_stack, tmp_path, monkeypatch) -> None:
+    """The README's scheduler block, run verbatim: submit, submit again, resume, resume --wait."""
+    project = copy_project(tmp_path / "scheduler")
+    env = use_env(monkeypatch, fake_stack, "e2e_scheduler")
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    script = readme_block("## Running from a scheduler")
+    done = subprocess.run(
+        ["bash", "-c", "set -u\n" + script],
+        cwd=project,
+        env={**subprocess_env(env), "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode in (0, 3), done.stderr[-3000:]
+    assert len(model_jobs(env)) == 1, done.stdout + done.stderr[-5000:]
+    landing = env.warehouse.run(
+        "SELECT COUNT(*) AS n, COUNT(DISTINCT review_id) AS keys "
+        f"FROM `{env.table('demo_review_requests__batch_output')}`"
+    )[0]
+    assert (landing["n"], landing["keys"]) == (DEMO_ROWS, DEMO_ROWS), "every row landed once"
+    results = env.warehouse.run(f"SELECT COUNTIF(is_success) AS ok FROM `{env.table('demo_review_results')}`")[0]
+    assert results["ok"] == DEMO_ROWS - 1, "resume built the downstream models"
+
+    code = main(["resume", "--project-dir", str(project), "--json"])
+    assert code == 0, "nothing left to do"
+    assert env.warehouse.count(env.table("demo_review_requests__batch_output")) == DEMO_ROWS
