@@ -227,7 +227,7 @@ def _options(args: argparse.Namespace, run_id: str | None = None):
     )
 
 
-def _runner(args: argparse.Namespace, run_id: str | None = None):
+def _runner(args: argparse.Namespace, run_id: str | None = None, quiet: bool = False):
     from vertex_batch.connections import ENV_API_ENDPOINT
     from vertex_batch.progress import Progress
     from vertex_batch.runner import Runner
@@ -236,7 +236,7 @@ def _runner(args: argparse.Namespace, run_id: str | None = None):
         _use_local_stack(args)
     local = bool(os.environ.get(ENV_API_ENDPOINT))
     progress = Progress(interval=5.0 if local else 30.0)
-    return Runner(_dbt_project(args, quiet=args.json), _options(args, run_id), progress)
+    return Runner(_dbt_project(args, quiet=quiet or args.json), _options(args, run_id), progress)
 
 
 def _finish(args: argparse.Namespace, report, exit_code: int | None = None) -> int:
@@ -252,10 +252,10 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    """Submit and return: exit 0 with the run id, whatever the jobs will do."""
+    """Submit and return: the run id alone on stdout (dbt's log is quiet), exit 0 whatever the jobs will do."""
     from vertex_batch.report import EXIT_BUDGET, EXIT_FAILED
 
-    report = _runner(args).submit()
+    report = _runner(args, quiet=True).submit()
     if not args.json:
         print(report.run_id)
     code = report.exit_code

@@ -237,7 +237,10 @@ class Runner:
                     for model in models:
                         self._dry_run(io, loop, model)
                     continue
-                if not self._run_wave(io, loop, models, wait):
+                settled = self._run_wave(io, loop, models, wait)
+                if mode == Mode.SUBMIT:
+                    self._name_the_run(loop)
+                if not settled:
                     self.report.still_running = True
                     return self.report
                 if mode == Mode.SUBMIT:
@@ -250,6 +253,13 @@ class Runner:
             self.report.interrupted = True
             self._interrupt(loop)
         return self.report
+
+    def _name_the_run(self, loop: JobLoop) -> None:
+        """A ``submit`` that only found an earlier run's jobs still in flight reports that run's id."""
+        mine = any(item.entry.run_id == self.options.run_id for item in loop.items)
+        earlier = {item.entry.run_id for item in loop.items if item.entry.run_id != self.options.run_id}
+        if earlier and not mine:
+            self.report.run_id = max(earlier)
 
     def _request_model(self, node: ModelNode, defaults: RequestModelDefaults) -> RequestModel:
         return RequestModel(node.name, node.table_id, node.batch_settings(defaults), alias=node.alias)
