@@ -42,7 +42,7 @@ def output_rows(job: BatchPredictionJob, bq: bigquery.Client, gcs: storage.Clien
 def test_submit_has_ended_has_succeeded_num_pending_jobs(
     kind: str, inputs: Callable[..., Inputs], bq: bigquery.Client, gcs: storage.Client
 ) -> None:
-    source = inputs(kind, rows=40)  # 40 rows x 20 ms: the job is still pending or running below
+    source = inputs(kind, rows=100)  # 100 rows x 20 ms: the job is still pending or running below
     job = BatchPredictionJob.submit(
         source_model=MODEL, input_dataset=source.source, output_uri_prefix=source.destination
     )
@@ -53,7 +53,7 @@ def test_submit_has_ended_has_succeeded_num_pending_jobs(
         assert time.monotonic() < deadline, job.state
         time.sleep(0.1)
         job.refresh()
-    assert job.has_succeeded and job.state == JobState.JOB_STATE_SUCCEEDED, job._gca_resource
+    assert job.has_succeeded and job.state == JobState.JOB_STATE_SUCCEEDED, job._gca_resource.error
     stats = job._gca_resource.completion_stats
     assert (stats.successful_count, stats.failed_count) == (source.rows - 1, 1)
     assert BatchPredictionJob.num_pending_jobs() == 0
