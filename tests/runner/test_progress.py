@@ -5,8 +5,12 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from vertex_batch.job_client import JobSnapshot, JobState
 from vertex_batch.progress import Progress
+
+pytestmark = pytest.mark.unit
 
 
 def test_plain_lines_report_rows_elapsed_and_eta() -> None:
@@ -15,7 +19,9 @@ def test_plain_lines_report_rows_elapsed_and_eta() -> None:
     start = datetime.now(UTC) - timedelta(seconds=90)
     progress.job(
         "m [attempt 1, chunk 1]",
-        JobSnapshot(name="j", display_name="", state=JobState.JOB_STATE_RUNNING, successful=90, failed=10, start_time=start),
+        JobSnapshot(
+            name="j", display_name="", state=JobState.JOB_STATE_RUNNING, successful=90, failed=10, start_time=start
+        ),
         rows=300,
     )
     line = stream.getvalue().strip()
@@ -25,5 +31,7 @@ def test_plain_lines_report_rows_elapsed_and_eta() -> None:
 
 def test_disabled_progress_prints_nothing() -> None:
     stream = io.StringIO()
-    Progress(stream=stream, enabled=False).job("m", JobSnapshot(name="j", display_name="", state=JobState.JOB_STATE_RUNNING), 1)
+    Progress(stream=stream, enabled=False).job(
+        "m", JobSnapshot(name="j", display_name="", state=JobState.JOB_STATE_RUNNING), 1
+    )
     assert stream.getvalue() == ""

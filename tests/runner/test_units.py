@@ -13,13 +13,14 @@ from vertex_batch.errors import RequestTableError
 from vertex_batch.runner import BuildReport, ModelReport, label_value
 from vertex_batch.transient_errors import is_retryable_row_status
 
+pytestmark = pytest.mark.unit
+
 BAD_ROLE = (
     'Bad Request: {"error": {"code": 400, "message": "Please use a valid role: user, model.", '
     '"status": "INVALID_ARGUMENT"}}'
 )
 RATE_LIMITED = (
-    'Too Many Requests: {"error": {"code": 429, "message": "Resource exhausted.", '
-    '"status": "RESOURCE_EXHAUSTED"}}'
+    'Too Many Requests: {"error": {"code": 429, "message": "Resource exhausted.", "status": "RESOURCE_EXHAUSTED"}}'
 )
 
 
@@ -69,7 +70,7 @@ def test_batch_settings_defaults_and_errors() -> None:
     assert settings.model == "gemini-2.5-flash"
     with pytest.raises(RequestTableError, match="key is missing"):
         BatchSettings.from_meta("m", {})
-    with pytest.raises(RequestTableError, match="input: Input should be .bigquery. or .gcs."):
+    with pytest.raises(RequestTableError, match=r"input: Input should be .bigquery. or .gcs."):
         BatchSettings.from_meta("m", {"key": "id", "input": "s3"})
 
 
