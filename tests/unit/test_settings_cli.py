@@ -1,0 +1,104 @@
+"""Defaults come from one settings object: meta over vars over defaults; the CLI's flags and help read it."""
+
+from __future__ import annotations
+
+import pytest
+
+from vertex_batch.cli import build_parser, meta_defaults_help
+from vertex_batch.dbt_graph import BatchSettings
+from vertex_batch.errors import ConfigurationError, RequestTableError
+from vertex_batch.report import EXIT_RUNNING
+from vertex_batch.settings import RequestModelDefaults, RunSettings
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("meta", "dbt_vars", "expected"),
+    [
+        ({}, {}, {"model": "gemini-2.5-flash", "max_rows_per_job": 200_000, "max_attempts": 3, "input": "bigquery"}),
+        ({}, {"vertex_batch_model": "gemini-2.5-pro"}, {"model": "gemini-2.5-pro"}),
+        ({"model": "gemini-2.0-flash"}, {"vertex_batch_model": "gemini-2.5-pro"}, {"model": "gemini-2.0-flash"}),
+        ({}, {"vertex_batch_max_rows_per_job": 1000}, {"max_rows_per_job": 1000}),
+        ({}, {"vertex_batch_max_attempts": "5"}, {"max_attempts": 5}),
+        ({"max_attempts": 1}, {"vertex_batch_max_attempts": 5}, {"max_attempts": 1}),
+        (
+            {},
+            {"vertex_batch_input": "gcs", "vertex_batch_gcs_prefix": "gs://b/x"},
+            {"input": "gcs", "gcs_prefix": "gs://b/x"},
+        ),
+        ({"gcs_prefix": "gs://mine"}, {"vertex_batch_gcs_prefix": "gs://b/x"}, {"gcs_prefix": "gs://mine"}),
+        ({}, {"vertex_batch_unrelated": 1}, {"model": "gemini-2.5-flash"}),
+    ],
+)
+def test_meta_over_vars_over_defaults(meta: dict, dbt_vars: dict, expected: dict) -> None:
+    settings = BatchSettings.from_meta("m", {"key": "id", **meta}, RequestModelDefaults.from_vars(dbt_vars))
+    for name, value in expected.items():
+        assert getattr(settings, name) == value
+
+
+@pytest.mark.parametrize(
+    ("dbt_vars", "message"),
+    [
+        ({"vertex_batch_max_rows_per_job": 300_000}, "vertex_batch_max_rows_per_job"),
+        ({"vertex_batch_max_attempts": 0}, "vertex_batch_max_attempts"),
+        ({"vertex_batch_input": "s3"}, "vertex_batch_input"),
+    ],
+)
+def test_a_bad_var_is_one_line_naming_it(dbt_vars: dict, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        RequestModelDefaults.from_vars(dbt_vars)
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        ({}, "key is missing"),
+        ({"key": "id", "max_rows_per_job": 0}, "max_rows_per_job"),
+        ({"key": "id", "destination_dataset": "elsewhere"}, "landing table lives beside the request model"),
+    ],
+)
+def test_bad_meta_is_one_line_naming_the_key(meta: dict, message: str) -> None:
+    with pytest.raises(RequestTableError, match=message):
+        BatchSettings.from_meta("m", meta)
+
+
+def test_run_settings_pick_local_or_cloud_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (RunSettings().poll(local=True), RunSettings().poll(local=False)) == (1.0, 30.0)
+    assert (RunSettings().backoff(local=True), RunSettings().backoff(local=False)) == (2.0, 60.0)
+    monkeypatch.setenv("VERTEX_BATCH_POLL_SECONDS", "7")
+    monkeypatch.setenv("VERTEX_BATCH_MAX_CONCURRENT_JOBS", "9")
+    assert RunSettings().poll(local=True) == 7.0 and RunSettings().max_concurrent_jobs == 9
+    assert RunSettings(poll_seconds=2).poll(local=False) == 2.0, "a flag beats the environment"
+
+
+def test_help_lists_every_default_from_the_settings() -> None:
+    text = meta_defaults_help()
+    for name, field in RequestModelDefaults.model_fields.items():
+        assert f"  {name}: " in text
+        if field.default is not None:
+            assert f"(default {field.default})" in text
+    help_text = build_parser()._subparsers._group_actions[0].choices["build"].format_help()
+    assert "jobs in flight at once (default 4)" in help_text
+    assert "max_attempts" in help_text
+
+
+@pytest.mark.parametrize(
+    ("argv", "checks"),
+    [
+        (["submit"], {"command": "submit", "json": False}),
+        (["submit", "--json", "-s", "tag:x"], {"json": True, "select": ["tag:x"]}),
+        (["resume"], {"command": "resume", "run": None, "wait": False}),
+        (["resume", "--run", "r1", "--wait"], {"run": "r1", "wait": True}),
+        (["build", "--max-cost", "5", "--max-concurrent-jobs", "2"], {"max_cost": 5.0, "max_concurrent_jobs": 2}),
+    ],
+)
+def test_scheduler_commands_parse(argv: list[str], checks: dict) -> None:
+    args = build_parser().parse_args(argv)
+    for name, value in checks.items():
+        assert getattr(args, name) == value
+
+
+def test_resume_help_states_the_still_running_exit_code() -> None:
+    help_text = build_parser()._subparsers._group_actions[0].choices["resume"].format_help()
+    assert str(EXIT_RUNNING) in " ".join(build_parser().format_help().split()) or str(EXIT_RUNNING) in help_text
