@@ -3,6 +3,7 @@ the landing table's name and columns (Python and the batch_output macro), and do
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -97,3 +98,20 @@ def test_macro_var_fallbacks_are_the_settings_defaults() -> None:
                 found.append(name)
                 assert fallback == str(getattr(defaults, name)), f"{path.name}: var vertex_batch_{name}"
     assert "model" in found
+
+
+def test_the_runner_never_imports_the_local_stack() -> None:
+    """Dependencies point one way: the local stack may use the runner, never the reverse (the CLI, a thin layer
+    over both, starts the stack for ``--local``, ``local`` and ``demo``)."""
+    offenders = []
+    for path in sorted((REPO / "vertex_batch").glob("*.py")):
+        if path.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            offenders += [f"{path.name}: {name}" for name in names if name.startswith("vertex_batch.local")]
+    assert offenders == []
