@@ -56,7 +56,7 @@ class BigQueryIO:
 
     def check(self, model: RequestModel) -> None:
         """Refuse a request table a job cannot take (one line with the fix)."""
-        self._warehouse(model.table_id).check_request_table(model.table_id, model.settings.key)
+        self._warehouse(model.table_id).check_request_table(model.table_id, model.settings.key, model.settings.kind)
         self.plan(model)
 
     def plan(self, model: RequestModel) -> IOPlan | None:
@@ -76,8 +76,10 @@ class BigQueryIO:
             settings.max_attempts,
             retryable_only=retry,
             model=settings.model,
+            params=settings.model_parameters,
+            kind=settings.kind,
         )
-        summary = warehouse.summarize(query, settings.key)
+        summary = warehouse.summarize(query, settings.key, settings.kind)
         return Pending(
             rows=summary.rows,
             fingerprint=summary.fingerprint,
@@ -89,8 +91,11 @@ class BigQueryIO:
     def all_rows(self, model: RequestModel) -> Pending:
         """Every row of the request model (``--full-refresh-predictions``)."""
         warehouse = self._warehouse(model.table_id)
-        query = warehouse.requests_sql(model.table_id, model.settings.key, model.settings.model)
-        summary = warehouse.summarize(query, model.settings.key)
+        settings = model.settings
+        query = warehouse.requests_sql(
+            model.table_id, settings.key, settings.model, settings.model_parameters, settings.kind
+        )
+        summary = warehouse.summarize(query, settings.key, settings.kind)
         return Pending(summary.rows, summary.fingerprint, summary.request_bytes, summary.max_output_tokens, query)
 
     def _work_table(self, model: RequestModel, kind: str, run_id: str, attempt: int) -> str:
@@ -143,17 +148,20 @@ class BigQueryIO:
     def land(self, model: RequestModel, staged: StagedInput, snapshot: JobSnapshot, attempt: int) -> Landed:
         warehouse = self._warehouse(model.table_id)
         output = snapshot.output_table or staged.output_table
+        embed = model.settings.kind == "embed"
         if snapshot.output_directory and warehouse.exists(staged.input_table):
-            warehouse.load_predictions(
-                f"{snapshot.output_directory}/predictions.jsonl", staged.output_table, staged.input_table
-            )
+            load = warehouse.load_embedding_predictions if embed else warehouse.load_predictions
+            load(f"{snapshot.output_directory}/predictions.jsonl", staged.output_table, staged.input_table)
             output = staged.output_table
         if snapshot.name in warehouse.landed_jobs(model.landing_table):
             rows = warehouse.count(output) if warehouse.exists(output) else 0
         else:
             rows = warehouse.land(output, model.landing_table, snapshot.name, attempt)
         used = JobUsage(cost_usd=0.0)
-        if warehouse.exists(output):
+        if embed:  # embeddings report tokens embedded, and have no price in prices.csv
+            tokens = warehouse.embedding_tokens(output)
+            used = JobUsage(prompt=tokens, total=tokens, cost_usd=None)
+        elif warehouse.exists(output):
             used = job_usage(warehouse, output, model.settings.model)
         return Landed(
             rows,

@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from vertex_batch.errors import DbtError, RequestTableError
-from vertex_batch.settings import RequestModelDefaults
+from vertex_batch.identity import embedding_parameters, request_kind
+from vertex_batch.settings import MAX_EMBEDDING_ROWS_PER_JOB, RequestModelDefaults
 
 META_KEY = "vertex_batch"
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
@@ -30,6 +31,10 @@ class BatchSettings:
     input: str
     gcs_prefix: str | None = None
     location: str | None = None
+    # generate (Gemini `request` rows) or embed (`content` rows to a text-embedding model): identity.request_kind.
+    kind: str = "generate"
+    # The jobs' modelParameters (embed: outputDimensionality / autoTruncate from meta); part of the row identity.
+    model_parameters: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @classmethod
     def from_meta(
@@ -57,14 +62,24 @@ class BatchSettings:
             raise RequestTableError(
                 f"request model {model_name}: meta.vertex_batch.{problem['loc'][0]}: {problem['msg']}"
             ) from error
+        try:
+            kind = request_kind(merged.model, meta.get("kind"))
+        except ValueError as error:
+            raise RequestTableError(f"request model {model_name}: {error}") from error
+        embed = kind == "embed"
+        params = embedding_parameters(meta) if embed else dict(meta.get("model_parameters") or {})
         return cls(
             key=tuple(key),
             model=merged.model,
-            max_rows_per_job=merged.max_rows_per_job,
+            max_rows_per_job=min(merged.max_rows_per_job, MAX_EMBEDDING_ROWS_PER_JOB)
+            if embed
+            else merged.max_rows_per_job,
             max_attempts=merged.max_attempts,
             input=merged.input,
             gcs_prefix=merged.gcs_prefix,
             location=merged.location,
+            kind=kind,
+            model_parameters=params or None,
         )
 
 

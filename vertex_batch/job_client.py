@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from google.api_core import exceptions as core
 from google.api_core.retry import Retry
@@ -113,6 +114,8 @@ class JobSpec:
     input_uri: str
     output_uri: str
     labels: dict[str, str]
+    # Job-level modelParameters (text-embedding jobs: outputDimensionality, autoTruncate); None: not sent.
+    model_parameters: dict[str, Any] | None = field(default=None, hash=False)
 
     def to_proto(self, project: str, location: str) -> aiplatform_v1.BatchPredictionJob:
         model = self.model
@@ -126,6 +129,7 @@ class JobSpec:
             display_name=self.display_name,
             model=model,
             labels=self.labels,
+            **({"model_parameters": self.model_parameters} if self.model_parameters is not None else {}),
             input_config=aiplatform_v1.BatchPredictionJob.InputConfig(
                 instances_format="jsonl" if gcs_in else "bigquery",
                 gcs_source=aiplatform_v1.GcsSource(uris=[self.input_uri]) if gcs_in else None,

@@ -186,6 +186,7 @@ class JobLoop:
                 input_uri=one.input_uri,
                 output_uri=one.output_uri,
                 labels=labels,
+                model_parameters=model.settings.model_parameters if model.settings.kind == "embed" else None,
             )
             entry = LedgerEntry(
                 job_name="",

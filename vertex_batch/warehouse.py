@@ -19,7 +19,13 @@ from google.api_core import exceptions as core
 from google.cloud import bigquery
 
 from vertex_batch.errors import RequestTableError
-from vertex_batch.identity import FINGERPRINT_COLUMN, staged_columns_sql
+from vertex_batch.identity import (
+    CONTENT_COLUMN,
+    EMBEDDING_OPTIONAL_COLUMNS,
+    FINGERPRINT_COLUMN,
+    embedding_staged_columns_sql,
+    staged_columns_sql,
+)
 from vertex_batch.landing import LANDING_EXTRA_COLUMNS
 from vertex_batch.settings import RequestModelDefaults
 from vertex_batch.transient_errors import retryable_status_sql
@@ -28,6 +34,8 @@ from vertex_batch.transient_errors import retryable_status_sql
 DEFAULT_OUTPUT_TOKENS = 512
 REQUIRED_COLUMNS = ("request",)
 RESERVED_COLUMNS = ("response", "status", "processed_time")
+# An embeddings request model sends `content` (+ optional task_type, title); its jobs add these columns.
+EMBEDDING_RESERVED_COLUMNS = ("predictions", "status")
 # Column types a batch job refuses in its BigQuery input (only key columns and `request` are staged).
 UNSTAGEABLE_TYPES = frozenset({"RECORD", "STRUCT", "RANGE", "DATETIME", "GEOGRAPHY"})
 # The model of a request model without meta.vertex_batch.model (the settings' default).
@@ -89,19 +97,35 @@ class Warehouse:
         except core.NotFound:
             return None
 
-    def check_request_table(self, table_id: str, key: Sequence[str]) -> None:
-        """Refuse a request table that lacks the key or ``request`` columns, or whose key a job cannot take."""
+    def check_request_table(self, table_id: str, key: Sequence[str], kind: str = "generate") -> None:
+        """Refuse a request table that lacks the key or ``request`` columns (``content`` for an embeddings
+        request model), or whose key a job cannot take."""
         try:
             fields = {field.name: field for field in self.columns(table_id)}
         except core.NotFound as error:
             raise RequestTableError(f"request table {table_id} does not exist; build it with dbt first") from error
-        missing = [column for column in (*key, *REQUIRED_COLUMNS) if column not in fields]
+        embed = kind == "embed"
+        missing = [
+            column for column in (*key, *((CONTENT_COLUMN,) if embed else REQUIRED_COLUMNS)) if column not in fields
+        ]
         if missing:
+            build = (
+                "select the text to embed as `content` (STRING)"
+                if embed
+                else "build `request` with vertex_batch.gemini_request(...)"
+            )
             raise RequestTableError(
                 f"request table {table_id} has no column {', '.join(missing)}: name the key columns in "
-                "meta.vertex_batch.key and build `request` with vertex_batch.gemini_request(...)"
+                f"meta.vertex_batch.key and {build}"
             )
-        reserved = [column for column in RESERVED_COLUMNS if column in fields]
+        if embed and fields[CONTENT_COLUMN].field_type != "STRING":
+            raise RequestTableError(
+                f"request table {table_id}: `content` is {fields[CONTENT_COLUMN].field_type}; an embeddings job "
+                "needs STRING (CAST(... AS STRING))"
+            )
+        reserved = [
+            column for column in (EMBEDDING_RESERVED_COLUMNS if embed else RESERVED_COLUMNS) if column in fields
+        ]
         if reserved:
             raise RequestTableError(
                 f"request table {table_id} has column(s) {', '.join(reserved)}, "
@@ -119,9 +143,18 @@ class Warehouse:
             )
 
     def requests_sql(
-        self, request_table: str, key: Sequence[str], model: str = DEFAULT_MODEL, params: dict | None = None
+        self,
+        request_table: str,
+        key: Sequence[str],
+        model: str = DEFAULT_MODEL,
+        params: dict | None = None,
+        kind: str = "generate",
     ) -> str:
-        """Every row of the request table as a job needs it: key columns, ``request``, ``request_fingerprint``."""
+        """Every row of the request table as a job needs it: key columns, ``request`` (embeddings: ``content``
+        and the optional columns it has), ``request_fingerprint``."""
+        if kind == "embed":
+            optional = [field.name for field in self.columns(request_table) if field.name in EMBEDDING_OPTIONAL_COLUMNS]
+            return f"SELECT {embedding_staged_columns_sql(key, model, params, optional)} FROM {quote(request_table)}"
         return f"SELECT {staged_columns_sql(key, model, params)} FROM {quote(request_table)}"
 
     def pending_sql(
@@ -134,9 +167,10 @@ class Warehouse:
         *,
         model: str = DEFAULT_MODEL,
         params: dict | None = None,
+        kind: str = "generate",
     ) -> str:
         """Rows of the request table (staged columns only) whose key and fingerprint are not settled yet."""
-        requests = self.requests_sql(request_table, key, model, params)
+        requests = self.requests_sql(request_table, key, model, params, kind)
         if not self.exists(landing_table):
             return requests + (" WHERE FALSE" if retryable_only else "")
         join = ", ".join([*key, FINGERPRINT_COLUMN])
@@ -150,14 +184,18 @@ class Warehouse:
             f"SELECT r.* FROM requests r LEFT JOIN answered a USING ({join}) WHERE {where}"
         )
 
-    def summarize(self, pending_sql: str, key: Sequence[str]) -> PendingSummary:
-        """Row count, an order-independent fingerprint of (key, request_fingerprint), and request bytes."""
+    def summarize(self, pending_sql: str, key: Sequence[str], kind: str = "generate") -> PendingSummary:
+        """Row count, an order-independent fingerprint of (key, request_fingerprint), and request bytes
+        (embeddings: bytes of ``content``, no output tokens)."""
         parts = ", '|', ".join(f"CAST({column} AS STRING)" for column in key)
         max_tokens = "SAFE_CAST(JSON_VALUE(request, '$.generationConfig.maxOutputTokens') AS INT64)"
+        size, output = "LENGTH(TO_JSON_STRING(request))", f"COALESCE({max_tokens}, {DEFAULT_OUTPUT_TOKENS})"
+        if kind == "embed":
+            size, output = f"LENGTH({CONTENT_COLUMN})", "0"
         rows = self.run(
             f"SELECT COUNT(*) AS n, BIT_XOR(FARM_FINGERPRINT(CONCAT({parts}, '|', request_fingerprint))) AS f, "
-            f"SUM(LENGTH(TO_JSON_STRING(request))) AS b, "
-            f"SUM(COALESCE({max_tokens}, {DEFAULT_OUTPUT_TOKENS})) AS o FROM ({pending_sql})"
+            f"SUM({size}) AS b, "
+            f"SUM({output}) AS o FROM ({pending_sql})"
         )
         n, f, b, o = rows[0]
         return PendingSummary(
@@ -224,6 +262,42 @@ class Warehouse:
         """Export a staged input table as JSONL files (``uri_pattern`` holds one ``*``)."""
         config = bigquery.ExtractJobConfig(destination_format="NEWLINE_DELIMITED_JSON")
         self.client.extract_table(table_id, uri_pattern, job_config=config).result()
+
+    def load_embedding_predictions(self, uri: str, table_id: str, input_table: str) -> None:
+        """Load an embeddings job's ``predictions.jsonl`` (``instance``, ``predictions``, ``status`` a line) into a
+        table shaped like its BigQuery output: the input columns (from ``instance``), ``predictions`` as JSON
+        text, ``status``."""
+        raw = f"{table_id}_jsonl"
+        schema = [
+            bigquery.SchemaField("instance", "JSON"),
+            bigquery.SchemaField("predictions", "JSON"),
+            bigquery.SchemaField("status", "STRING"),
+        ]
+        config = bigquery.LoadJobConfig(
+            source_format="NEWLINE_DELIMITED_JSON",
+            schema=schema,
+            ignore_unknown_values=True,
+            write_disposition="WRITE_TRUNCATE",
+        )
+        self.client.load_table_from_uri(uri, raw, job_config=config).result()
+        columns = ", ".join(
+            f"SAFE_CAST(JSON_VALUE(instance, '$.{field.name}') AS {field.field_type}) AS {field.name}"
+            for field in self.columns(input_table)
+        )
+        self.drop(table_id)
+        self.execute(
+            f"CREATE TABLE {quote(table_id)} AS SELECT {columns}, TO_JSON_STRING(predictions) AS predictions, "
+            f"status FROM {quote(raw)}"
+        )
+        self.drop(raw)
+
+    def embedding_tokens(self, output_table: str) -> int:
+        """Tokens an embeddings job's output rows embedded (``statistics.token_count``)."""
+        if not self.exists(output_table):
+            return 0
+        path = "'$[0].embeddings.statistics.token_count'"
+        rows = self.run(f"SELECT SUM(SAFE_CAST(JSON_VALUE(predictions, {path}) AS INT64)) FROM {quote(output_table)}")
+        return int(rows[0][0] or 0)
 
     def load_predictions(self, uri: str, table_id: str, input_table: str) -> None:
         """Load a GCS ``predictions.jsonl`` into a table shaped like BigQuery batch output."""

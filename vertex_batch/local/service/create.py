@@ -21,7 +21,7 @@ from typing import Any
 from google.cloud import aiplatform_v1, aiplatform_v1beta1
 
 from vertex_batch.local import proto_json
-from vertex_batch.local.service import bigquery_io, gcs_io
+from vertex_batch.local.service import bigquery_io, embeddings, gcs_io
 from vertex_batch.local.service.bigquery_io import BigQueryIO
 from vertex_batch.local.service.config import ServiceConfig
 from vertex_batch.local.service.errors import ApiError, DestinationError, bad_request, not_found
@@ -221,7 +221,10 @@ def build_job(
         if key in body:
             raise bad_request(f"Batch prediction with Gemini models does not support {what}.")
     model = body.get("model")
-    name = model_id(model, config.models)
+    name = model_id(model, config.models + embeddings.MODEL_IDS)
+    refusal = embeddings.batch_refusal(name)
+    if refusal:
+        raise bad_request(refusal)
     model = model.strip() if "/" in model else f"publishers/google/models/{model.strip()}"
     input_config, output_config = _input_config(body), _output_config(body)
     labels = _labels(body)
@@ -237,10 +240,11 @@ def build_job(
             raise _unavailable("BigQuery", err) from None
 
     count = _count_requests(input_config, bigquery, gcs)
-    if count is not None and count > config.max_requests_per_job:
+    limit = embeddings.request_limit(name, config.max_requests_per_job)
+    if count is not None and count > limit:
         raise bad_request(
             f"The batch prediction input has {count} requests, more than the limit of "
-            f"{config.max_requests_per_job} requests per job. Split the input into several jobs."
+            f"{limit} requests per job. Split the input into several jobs."
         )
     # Every other field the client set (modelParameters, instanceConfig, …) is kept and echoed, not applied.
     spec: dict[str, Any] = {
