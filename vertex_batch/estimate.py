@@ -153,15 +153,24 @@ def _request(value: Any) -> dict[str, Any]:
 
 
 def _count_each(counter: TokenCounter, model: str, requests: Sequence[tuple[str, int]]) -> tuple[list[int], list[str]]:
-    """Tokens of each ``(request JSON, bytes)``; a row that cannot be counted falls back to bytes / 4."""
+    """Tokens of each ``(request JSON, bytes)``; a row that cannot be counted falls back to bytes / 4.
+
+    A refused row (400) affects that row only; any other failure (permission, quota, outage) stops counting.
+    """
     problems: list[str] = []
+    broken: list[BaseException] = []
 
     def one(item: tuple[str, int]) -> int:
         text, size = item
+        if broken:
+            problems.append("")
+            return estimate_input_tokens(size)
         try:
             return counter.count(model, _request(text))
         except Exception as error:  # any failure falls back to bytes / 4, and is reported
             problems.append(str(error).splitlines()[0][:160] if str(error) else type(error).__name__)
+            if not isinstance(error, core.InvalidArgument | ValueError):
+                broken.append(error)
             return estimate_input_tokens(size)
 
     with ThreadPoolExecutor(max_workers=COUNT_THREADS) as pool:
@@ -224,7 +233,8 @@ def stratified_total(
 def _fallback_note(problems: list[str]) -> str:
     if not problems:
         return ""
-    return f"; {len(problems)} row(s) could not be counted and use bytes / 4 (first: {problems[0]})"
+    first = next((problem for problem in problems if problem), "")
+    return f"; {len(problems)} row(s) could not be counted and use bytes / 4 (first error: {first})"
 
 
 # --- output --------------------------------------------------------------------------------------------

@@ -124,3 +124,21 @@ def test_status_sums_spent_and_in_flight_cost_per_request_model() -> None:
     assert lines[0] == "cost: $1.2500 spent, ~$0.5000 estimated in flight"
     assert lines[1:] == ["  a: $0.2500 spent, ~$0.5000 estimated in flight", "  b: $1.0000 spent"]
     assert summary.to_json()["by_request_model"]["b"]["spent_usd"] == 1.0
+
+
+def test_counting_stops_at_the_first_failure_that_is_not_a_refused_row() -> None:
+    from google.api_core import exceptions as core
+
+    from vertex_batch.estimate import count_input
+
+    calls: list[int] = []
+
+    class Denied:
+        def count(self, model: str, request: dict[str, Any]) -> int:
+            calls.append(1)
+            raise core.PermissionDenied("aiplatform.endpoints.predict denied")
+
+    rows = [('{"contents": []}', 400)] * 50
+    counted = count_input(CannedRunner(rows), "SELECT 1", 50, "gemini-2.5-flash", Denied())
+    assert counted.tokens == 50 * 100, "bytes / 4 for every row"
+    assert len(calls) < 50 and "denied" in counted.method
