@@ -1,8 +1,8 @@
 {#- The identity of a request row is its key plus `request_fingerprint`: the hex SHA-256 of
         <model id> '\n' <job-level parameters as JSON with sorted keys> '\n' TO_JSON_STRING(request)
     where the model id is meta.vertex_batch.model (default: var vertex_batch_model) without a
-    `publishers/google/models/` prefix, and the parameters are meta.vertex_batch.model_parameters (`{}` for
-    Gemini generate jobs), serialised as Python's json.dumps(..., sort_keys=True) writes them. Changing a
+    `publishers/google/models/` prefix, and the parameters are the job's modelParameters (`{}` for Gemini
+    generate jobs), serialised as Python's json.dumps(..., sort_keys=True) writes them. Changing a
     prompt, a generation setting or the model asks again for exactly those rows; an unchanged row never is.
 
     Nobody has to write it: the runner computes it when it stages rows (vertex_batch/identity.py renders the
@@ -25,15 +25,16 @@
 {%- endmacro %}
 
 
-{#- The fingerprint expression of the request model whose relation is `request_relation`: its model and job
-    parameters come from that model's meta.vertex_batch (looked up in the graph). -#}
+{#- The fingerprint expression of the Gemini request model whose relation is `request_relation`: its model
+    comes from that model's meta.vertex_batch (looked up in the graph), else var vertex_batch_model. Gemini
+    generate jobs take no job-level parameters, so they are `{}` (as the runner renders them). -#}
 {% macro request_fingerprint_of(request_relation, request_column='request') %}
     {{- return(adapter.dispatch('request_fingerprint_of', 'vertex_batch')(request_relation, request_column)) -}}
 {% endmacro %}
 
 {% macro default__request_fingerprint_of(request_relation, request_column) -%}
     {%- set settings = vertex_batch._request_settings(request_relation) -%}
-    {{- return(vertex_batch.request_fingerprint(request_column, settings.get('model'), settings.get('model_parameters'))) -}}
+    {{- return(vertex_batch.request_fingerprint(request_column, settings.get('model'), none)) -}}
 {% endmacro %}
 
 
