@@ -3,8 +3,8 @@
 ``request_fingerprint`` is the hex SHA-256 of ``<model id>\\n<job parameters>\\n<request JSON>``:
 
 - the model id as written in ``meta.vertex_batch.model`` without a ``publishers/google/models/`` prefix,
-- the job-level parameters (``meta.vertex_batch.model_parameters``) as JSON with sorted keys (``{}`` for
-  Gemini generate jobs),
+- the job's ``modelParameters`` as JSON with sorted keys (``{}`` for Gemini generate jobs, which take none;
+  the embedding options for embeddings jobs),
 - ``TO_JSON_STRING(request)``.
 
 Changing a prompt, a generation setting or the model therefore re-asks exactly the rows it changes. This
