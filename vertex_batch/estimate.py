@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -100,28 +101,34 @@ class CostEstimate:
     output: OutputGuess
     price: ModelPrice | None
     assumptions: tuple[str, ...] = ()
+    cached_share: float = 0.0  # share of input tokens served from the implicit cache (past answers)
 
     @property
     def priced(self) -> bool:
         return self.price is not None
 
-    def _cost(self, input_tokens: int, output_tokens: int) -> float:
+    def _cost(self, input_tokens: int, output_tokens: int, cached_share: float) -> float:
         if self.price is None:
             return 0.0
+        input_tokens = max(input_tokens, 0)
         tier = self.price.tier(input_tokens // max(self.input.rows, 1))
-        return tier.batch_cost(Usage(prompt=max(input_tokens, 0), candidates=max(output_tokens, 0)))
+        usage = Usage(
+            prompt=input_tokens, candidates=max(output_tokens, 0), cached_content=round(input_tokens * cached_share)
+        )
+        return tier.batch_cost(usage)
 
     @property
     def cost_usd(self) -> float:
-        return self._cost(self.input.tokens, self.output.tokens)
+        return self._cost(self.input.tokens, self.output.tokens, self.cached_share)
 
     @property
     def low_usd(self) -> float:
-        return self._cost(self.input.tokens - self.input.error_tokens, self.output.low)
+        return self._cost(self.input.tokens - self.input.error_tokens, self.output.low, self.cached_share)
 
     @property
     def high_usd(self) -> float:
-        return self._cost(self.input.tokens + self.input.error_tokens, self.output.high)
+        """No cache hits at the high end."""
+        return self._cost(self.input.tokens + self.input.error_tokens, self.output.high, 0.0)
 
     def describe(self) -> list[str]:
         """Lines for ``--dry-run``: rows, tokens, cost range, then the assumptions."""
@@ -240,21 +247,37 @@ def _fallback_note(problems: list[str]) -> str:
 # --- output --------------------------------------------------------------------------------------------
 
 
-def past_output_tokens(runner: QueryRunner, landing_table: str, model: str) -> tuple[list[int], str]:
-    """Candidates + thoughts of recent successful answers in the landing table, preferring ``model``'s."""
+@dataclass(frozen=True)
+class PastAnswers:
+    """Recent successful answers of a request model: output + thoughts per row, and the cached input share."""
+
+    outputs: list[int]
+    cached_share: float
+    source: str
+
+
+def past_answers(runner: QueryRunner, landing_table: str, model: str) -> PastAnswers:
+    """Recent successful answers in the landing table, preferring ``model``'s own."""
+
+    def count(name: str) -> str:
+        return f"COALESCE(SAFE_CAST(JSON_VALUE(response, '$.usageMetadata.{name}') AS INT64), 0)"
+
     found = runner.run(
-        "SELECT COALESCE(SAFE_CAST(JSON_VALUE(response, '$.usageMetadata.candidatesTokenCount') AS INT64), 0) "
-        "+ COALESCE(SAFE_CAST(JSON_VALUE(response, '$.usageMetadata.thoughtsTokenCount') AS INT64), 0), "
-        "JSON_VALUE(response, '$.modelVersion') "
+        f"SELECT {count('candidatesTokenCount')} + {count('thoughtsTokenCount')}, "
+        f"JSON_VALUE(response, '$.modelVersion'), {count('promptTokenCount')}, {count('cachedContentTokenCount')} "
         f"FROM `{landing_table}` WHERE status = '' AND response IS NOT NULL "
         f"ORDER BY landed_at DESC LIMIT {HISTORY_ROWS}"
     )
-    rows = [(int(row[0] or 0), str(row[1] or "")) for row in found]
-    same = [tokens for tokens, version in rows if model_key(version) == model_key(model)]
+    rows = [(int(row[0] or 0), str(row[1] or ""), int(row[2] or 0), int(row[3] or 0)) for row in found]
+    same = [row for row in rows if model_key(row[1]) == model_key(model)]
     if same:
-        return same, f"{len(same)} past answers of {model_key(model)}"
-    versions = sorted({version for _, version in rows})
-    return [tokens for tokens, _ in rows], f"{len(rows)} past answers (model versions: {', '.join(versions)})"
+        source = f"{len(same)} past answers of {model_key(model)}"
+    else:
+        same = rows
+        source = f"{len(rows)} past answers (model versions: {', '.join(sorted({row[1] for row in rows}))})"
+    prompt = sum(row[2] for row in same)
+    cached = sum(row[3] for row in same)
+    return PastAnswers([row[0] for row in same], cached / prompt if prompt else 0.0, source)
 
 
 def _percentile(values: Sequence[int], fraction: float) -> float:
@@ -333,22 +356,24 @@ def estimate_cost(
 ) -> CostEstimate:
     """The counted estimate of submitting the ``rows`` pending rows ``pending_query`` selects."""
     counted = count_input(runner, pending_query, rows, model, counter)
-    past: list[int] = []
-    source = ""
+    past = PastAnswers([], 0.0, "")
     if landing_table and rows:
-        try:
-            past, source = past_output_tokens(runner, landing_table, model)
-        except (core.NotFound, core.BadRequest):  # no landing table yet: no history
-            past = []
+        with contextlib.suppress(core.NotFound, core.BadRequest):  # no landing table yet: no history
+            past = past_answers(runner, landing_table, model)
     assumptions: list[str] = ["no implicit-cache discount (cached prefixes make the actual cost lower)"]
-    if past:
-        output = output_from_history(rows, past, source)
+    if past.outputs:
+        output = output_from_history(rows, past.outputs, past.source)
+        if past.cached_share:
+            assumptions = [
+                f"{past.cached_share:.0%} of input tokens served from the implicit cache, as in the past answers "
+                "(none at the high end)"
+            ]
     elif rows:
         output, more = output_from_settings(runner, pending_query, rows, model)
         assumptions = more + assumptions
     else:
         output = OutputGuess(0, 0, 0, "no rows")
-    return CostEstimate(model, counted, output, price_for(model), tuple(assumptions))
+    return CostEstimate(model, counted, output, price_for(model), tuple(assumptions), past.cached_share)
 
 
 # --- the loop's cost port ------------------------------------------------------------------------------

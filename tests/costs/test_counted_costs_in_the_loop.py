@@ -32,7 +32,7 @@ class CannedWarehouse:
     def run(self, sql: str) -> list[tuple[Any, ...]]:
         self.queries.append(sql)
         if "usageMetadata" in sql:
-            return [(tokens, "gemini-2.5-flash") for tokens in self.past_output]
+            return [(tokens, "gemini-2.5-flash", TOKENS_PER_ROW, 0) for tokens in self.past_output]
         if "maxOutputTokens" in sql:
             return [(0, 0, 0, 0, 0, 0)]
         return [(json.dumps({"contents": [{"parts": [{"text": "x"}]}]}), 40)] * 10

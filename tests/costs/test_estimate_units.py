@@ -142,3 +142,18 @@ def test_counting_stops_at_the_first_failure_that_is_not_a_refused_row() -> None
     counted = count_input(CannedRunner(rows), "SELECT 1", 50, "gemini-2.5-flash", Denied())
     assert counted.tokens == 50 * 100, "bytes / 4 for every row"
     assert len(calls) < 50 and "denied" in counted.method
+
+
+def test_the_cached_share_of_past_answers_prices_that_input_at_the_cache_price() -> None:
+    from vertex_batch.costs import price_for
+
+    estimate = CostEstimate(
+        "gemini-2.5-flash",
+        InputCount(rows=100, tokens=100_000, error_tokens=0, counted_rows=100, method="counted"),
+        OutputGuess(tokens=1_000, low=1_000, high=1_000, basis="history"),
+        price_for("gemini-2.5-flash"),
+        cached_share=0.75,
+    )
+    # 25,000 uncached x 0.30 x 0.5 + 75,000 cached x 0.03 + 1,000 x 2.50 x 0.5 = 7,250 per 1e6
+    assert estimate.cost_usd == pytest.approx(7_250 / 1e6)
+    assert estimate.high_usd == pytest.approx((100_000 * 0.30 + 1_000 * 2.50) * 0.5 / 1e6), "no cache at the top"
