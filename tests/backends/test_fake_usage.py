@@ -86,3 +86,11 @@ def test_thinking_config_is_validated() -> None:
         gemini.to_prompt(request("x", thinkingBudget=99_999))
     with pytest.raises(gemini.RowError, match="include_thoughts"):
         gemini.to_prompt(request("x", includeThoughts="yes"))
+
+
+def test_max_output_tokens_bounds_answer_and_thoughts_together() -> None:
+    backend = FakeFastTestBackend()
+    body = request("Classify: great phone", thinkingBudget=64)
+    body["generationConfig"]["maxOutputTokens"] = 6  # type: ignore[index]
+    (answer,) = backend.generate([gemini.to_prompt(body)])
+    assert answer.output_tokens + answer.thoughts_tokens <= 6

@@ -63,7 +63,9 @@ class FakeFastTestBackend:
         if (budget is not None and budget != 0) or prompt.include_thoughts:
             limit = DYNAMIC_THINKING_TOKENS if budget is None or budget < 0 else budget
             digest = hashlib.sha256(("thinking\0" + text_in).encode()).digest()
-            thoughts = min(limit, 16 + int.from_bytes(digest[:2], "big") % 48)
+            # As on Gemini 2.5, maxOutputTokens bounds the answer and the thoughts together.
+            room = max(prompt.max_tokens - generation.output_tokens, 0)
+            thoughts = min(limit, room, 16 + int.from_bytes(digest[:2], "big") % 48)
             if prompt.include_thoughts:
                 summary = "Thinking about: " + " ".join(text_in.split()[:8])
         return replace(
