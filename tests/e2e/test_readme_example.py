@@ -92,6 +92,18 @@ def test_dry_run_states_the_plan(readme) -> None:
     assert "review_requests" in output and "GCS JSONL" in output and "us-central1" in output
 
 
+def test_doctor_reports_every_check(readme) -> None:
+    project, env = readme
+    done = run(project, env, "vertex-batch doctor")  # verbatim from the README
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert all(line.startswith("[") for line in lines), lines
+    names = " ".join(lines)
+    for check in ("credentials", "Vertex AI API in us-central1", "model gemini-2.5-flash", "review_requests locations"):
+        assert check in names
+    assert any(line.startswith("[skip] Vertex AI Service Agent") for line in lines)
+
+
 def test_rerun_submits_nothing(readme) -> None:
     project, env = readme
     assert submitted(build_json(project, env)) == 0
