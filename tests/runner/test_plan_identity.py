@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
+from tests.unit.macro_render import package_macros
 from vertex_batch.errors import ConfigurationError
 from vertex_batch.identity import canonical_params, fingerprint, fingerprint_sql, model_id, staged_columns_sql
-from vertex_batch.plan import Region, choose_plan, contains, job_region, location_hint, prepare_bucket, region_for
+from vertex_batch.plan import (
+    Region,
+    choose_plan,
+    contains,
+    job_region,
+    location_hint,
+    prepare_bucket,
+    region_for,
+    run_region,
+)
+from vertex_batch.settings import RequestModelDefaults
 
 pytestmark = pytest.mark.unit
 
@@ -168,3 +180,35 @@ def test_fingerprint_sql_renders_the_contract_expression() -> None:
     )
     assert staged_columns_sql(["id"], "m").startswith("id, request, to_hex(")
     assert staged_columns_sql(["id"], "m").endswith(" AS request_fingerprint")
+
+
+@pytest.mark.parametrize(
+    ("model", "params"),
+    [
+        (None, None),
+        ("gemini-2.0-flash", None),
+        ("publishers/google/models/gemini-2.5-pro", {}),
+        ("text-embedding-005", {"outputDimensionality": 256, "autoTruncate": False}),
+        ("it's-a-model", {"b": "x, y: z", "a": [1, 2]}),
+    ],
+)
+def test_the_dbt_macro_renders_the_runners_fingerprint_sql(model: str | None, params: dict | None) -> None:
+    """One contract, two renderers: the macro's SQL (dbt's tojson is json.dumps) is the runner's, character for
+    character, so a row staged by the runner joins its answers in the flatten macros."""
+    dbt_context = {
+        "var": lambda name, default=None: default,
+        "tojson": lambda value, default=None, sort_keys=False: json.dumps(value, sort_keys=sort_keys),
+    }
+    macros = package_macros("_internal/helpers.sql", "requests/request_fingerprint.sql", globals=dbt_context)
+    rendered = macros.request_fingerprint("request", model, params).strip()
+    assert rendered == fingerprint_sql(model or RequestModelDefaults().model, params)
+
+
+def test_run_region_precedence_and_conflicts() -> None:
+    assert run_region("europe-west4", ["us-east1"], ["US"], "us-central1") == Region("europe-west4", "--location")
+    assert run_region(None, ["us-east1", None], ["US"], "us-central1").name == "us-east1"
+    assert run_region(None, [None], ["EU"], "us-central1") == Region("us-central1", "$VERTEX_BATCH_LOCATION")
+    assert run_region(None, [None], ["EU", "europe-west4"], None).name == "europe-west4"
+    assert run_region(None, [None], [None], None) is None
+    with pytest.raises(ConfigurationError, match="several regions"):
+        run_region(None, [None, None], ["US", "EU"], None)

@@ -57,10 +57,12 @@ def _call(macro: Any) -> Any:
     return call
 
 
-def package_macros(*files: str) -> _Macros:
-    """The macros of ``files`` (paths under ``macros/``), callable as ``vertex_batch.<name>(...)``."""
+def package_macros(*files: str, globals: dict[str, Any] | None = None) -> _Macros:
+    """The macros of ``files`` (paths under ``macros/``), callable as ``vertex_batch.<name>(...)``; ``globals``
+    stand in for dbt's context functions the macros call (``var``, ``tojson``, ...)."""
     env = jinja2.Environment(extensions=["jinja2.ext.do"], undefined=jinja2.StrictUndefined)
     env.globals["return"] = _return
+    env.globals.update(globals or {})
     macros: dict[str, Any] = {}
     namespace = _Macros(macros)
     env.globals["vertex_batch"] = namespace
