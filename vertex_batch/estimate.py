@@ -27,6 +27,7 @@ from google.api_core import exceptions as core
 
 from vertex_batch.costs import ModelPrice, Usage, estimate_input_tokens, model_key, price_for, unknown_price_warning
 from vertex_batch.errors import BudgetExceeded
+from vertex_batch.ports import Estimate, Landed, Pending, RequestModel
 
 #: Pending rows up to which every row is counted.
 FULL_COUNT_ROWS = 200
@@ -437,9 +438,8 @@ class CountedCosts:
                 self.warn(unknown_price_warning(gemini_model))
         return price
 
-    def estimate_for(self, model: Any, pending: Any) -> CostEstimate:
-        """The full estimate of a request model's pending rows (``ports.RequestModel``, ``ports.Pending``);
-        the same rows are counted once per run."""
+    def estimate_for(self, model: RequestModel, pending: Pending) -> CostEstimate:
+        """The full estimate of a request model's pending rows; the same rows are counted once per run."""
         self.check_price(model.name, model.settings.model)
         memo = (model.name, pending.fingerprint, pending.rows)
         if memo in self._memo:
@@ -467,9 +467,7 @@ class CountedCosts:
         self.estimates[model.name] = self._memo[memo] = result
         return result
 
-    def estimate(self, model: Any, pending: Any) -> Any:
-        from vertex_batch.ports import Estimate
-
+    def estimate(self, model: RequestModel, pending: Pending) -> Estimate:
         result = self.estimate_for(model, pending)
         priced = result.priced
         return Estimate(
@@ -481,8 +479,8 @@ class CountedCosts:
             details=tuple(result.describe()),
         )
 
-    def actual(self, model: Any, landed: Any) -> float:
-        cost = getattr(landed, "cost_usd", None)
+    def actual(self, model: RequestModel, landed: Landed) -> float:
+        cost = landed.cost_usd
         if cost is not None:
             return float(cost)
         price = self.check_price(model.name, model.settings.model)
