@@ -178,6 +178,8 @@ class BigQueryIO:
         warehouse = self._warehouse(staged.input_table)
         warehouse.drop(staged.input_table)
         warehouse.drop(staged.output_table)
+        if self.planner is not None and staged.input_uri.startswith("gs://"):
+            self.planner.remove_staged(staged.input_uri.rsplit("/", 1)[0])
 
     def outcome(self, model: RequestModel, job_names: list[str]) -> tuple[int, int]:
         """Rows these jobs answered, and rows of them that ended failed with no success ever."""

@@ -278,6 +278,13 @@ class Planner:
             self._plans[table_id] = prepare_bucket(self.storage(), plan, create=create, dry_run=self.dry_run)
         return self._plans[table_id]
 
+    def remove_staged(self, folder: str) -> None:
+        """Delete a job's staged JSONL input and its output under ``gs://bucket/folder`` (after landing)."""
+        bucket, _, prefix = folder.removeprefix("gs://").partition("/")
+        client = self.storage()
+        for blob in client.list_blobs(bucket, prefix=prefix.rstrip("/") + "/"):
+            blob.delete()
+
 
 # --- production's location errors, as one line with the fix ---------------------------------------------
 _LOCATION_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = (

@@ -132,10 +132,11 @@ class Runner:
             lambda: warehouse.client,
             lambda: storage_client(connections),
         )
+        self.progress.message(f"job region {region.name} ({region.source})")
         for check in (doctor.credentials(), doctor.vertex_api(region.name)):
             if check.blocking:
                 raise ConfigurationError(check.line())
-        self.progress.message(f"job region {region.name} ({region.source})")
+            self.progress.message(check.line())
         return region
 
     def _io(self, project: str, region: Region | None = None) -> BigQueryIO:

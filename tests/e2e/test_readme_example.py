@@ -14,6 +14,7 @@ import pytest
 
 from tests.e2e.helpers import Env, subprocess_env, use_env
 from tests.e2e.readme_project import readme_commands, readme_files, write_project, write_reviews
+from vertex_batch.plan import default_gcs_prefix, storage_client
 
 REVIEWS = [
     (1, "Great boots, very comfortable."),
@@ -82,6 +83,10 @@ def test_first_run_answers_every_row_through_the_gcs_path(readme) -> None:
     assert {row["review_text"] for row in rows.values()} == {text for _, text in REVIEWS}, "passthrough joined back"
     landing = env.warehouse.columns(env.table("review_requests__batch_output"))
     assert "review_text" not in {field.name for field in landing}, "only key, request and fingerprint are staged"
+    staging = storage_client(env.connections)
+    bucket = default_gcs_prefix(env.config.project, "us-central1").removeprefix("gs://").split("/")[0]
+    assert staging.lookup_bucket(bucket) is not None, "the default staging bucket was created"
+    assert not list(staging.list_blobs(bucket, prefix="vertex-batch/")), "staged files are removed after landing"
 
 
 def test_dry_run_states_the_plan(readme) -> None:
