@@ -480,10 +480,11 @@ class CountedCosts:
         )
 
     def actual(self, model: RequestModel, landed: Landed) -> float:
-        cost = landed.cost_usd
-        if cost is not None:
-            return float(cost)
-        price = self.check_price(model.name, model.settings.model)
+        """The landed job's exact cost; from token sums when the warehouse gave none; 0 for an unpriced model
+        (never a refusal: the job already ran)."""
+        if landed.cost_usd is not None:
+            return float(landed.cost_usd)
+        price = price_for(model.settings.model)
         if price is None:
             return 0.0
         usage = Usage(
