@@ -17,6 +17,9 @@ from vertex_batch.report import EXIT_RUNNING
 from vertex_batch.settings import RequestModelDefaults, RunSettings, describe
 
 DEMO_RESULTS_MODEL = "demo_review_results"
+DEMO_SIMILAR_MODEL = "demo_review_similar_reviews"
+# The demo's embeddings step (demo_review_embeddings -> demo_review_similar_reviews) builds with this var.
+DEMO_VARS = "{vertex_batch_demo_embeddings: true}"
 
 
 def _add_dbt_arguments(parser: argparse.ArgumentParser) -> None:
@@ -298,7 +301,7 @@ def _demo(args: argparse.Namespace) -> int:
     root = Path(__file__).resolve().parent.parent
     started = _use_local_stack(args, dataset="vertex_batch_demo")
     try:
-        dbt_args = argparse.Namespace(project_dir=root, profiles_dir=root / "profiles", target=None, vars=None)
+        dbt_args = argparse.Namespace(project_dir=root, profiles_dir=root / "profiles", target=None, vars=DEMO_VARS)
         options = BuildOptions(poll_seconds=1.0, retry_backoff_seconds=2.0)
         report = Runner(_dbt_project(dbt_args), options, Progress(interval=5.0)).build()
         _print_outcome(report)
@@ -306,6 +309,7 @@ def _demo(args: argparse.Namespace) -> int:
             return report.exit_code
         connections = Connections.from_env(os.environ["VERTEX_BATCH_PROJECT"])
         _print_results(connections, os.environ["VERTEX_BATCH_DATASET"], args.rows)
+        _print_similar(connections, os.environ["VERTEX_BATCH_DATASET"], min(args.rows, 5))
         # The demo seeds one request with an invalid role on purpose: a partial result is the expected one.
         return 0
     finally:
@@ -347,6 +351,24 @@ def _print_results(connections, dataset: str, limit: int) -> None:
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+def _print_similar(connections, dataset: str, limit: int) -> None:
+    """A few reviews with their most similar other review (the demo's embeddings step)."""
+    client = connections.bigquery_client()
+    table = f"`{connections.project}.{dataset}.{DEMO_SIMILAR_MODEL}`"
+    rows = list(
+        client.query(
+            f"SELECT review_id, review_text, similar_review_id, similar_review_text, cosine_similarity FROM {table} "
+            f"WHERE review_text != similar_review_text ORDER BY cosine_similarity DESC, review_id LIMIT {int(limit)}"
+        ).result()
+    )
+    print(f"\n{DEMO_SIMILAR_MODEL}: most similar reviews by cosine similarity of their embeddings\n")
+    for row in rows:
+        print(
+            f"  {row['cosine_similarity']:.3f}  #{row['review_id']} {row['review_text'][:40]!r}  ~  "
+            f"#{row['similar_review_id']} {row['similar_review_text'][:40]!r}"
+        )
 
 
 def _local(args: argparse.Namespace) -> int:
