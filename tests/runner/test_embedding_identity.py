@@ -71,3 +71,31 @@ def test_embedding_fingerprint_sql() -> None:
     # The hash is over model, parameters and payload joined by newlines, as for generate requests.
     expected = hashlib.sha256(b'text-embedding-005\n{}\n"hello"').hexdigest()
     assert identity.fingerprint("text-embedding-005", None, '"hello"') == expected
+
+
+def test_embeddings_request_model_settings() -> None:
+    from vertex_batch.dbt_graph import BatchSettings
+    from vertex_batch.errors import RequestTableError
+    from vertex_batch.settings import MAX_EMBEDDING_ROWS_PER_JOB
+
+    meta = {"key": "id", "model": "text-embedding-005", "output_dimensionality": 256}
+    settings = BatchSettings.from_meta("reviews", meta)
+    assert (settings.kind, settings.model_parameters) == ("embed", {"outputDimensionality": 256})
+    assert settings.max_rows_per_job == MAX_EMBEDDING_ROWS_PER_JOB == 30_000
+    assert BatchSettings.from_meta("reviews", {**meta, "max_rows_per_job": 1000}).max_rows_per_job == 1000
+    gemini = BatchSettings.from_meta("reviews", {"key": "id"})
+    assert (gemini.kind, gemini.model_parameters, gemini.max_rows_per_job) == ("generate", None, 200_000)
+    with pytest.raises(RequestTableError, match="kind"):
+        BatchSettings.from_meta("reviews", {**meta, "kind": "vectors"})
+
+
+def test_embedding_jobs_carry_model_parameters() -> None:
+    from google.cloud import aiplatform_v1
+
+    from vertex_batch.job_client import JobSpec
+
+    spec = JobSpec("d", "text-embedding-005", "bq://p.d.t", "bq://p.d", {}, {"outputDimensionality": 64})
+    body = aiplatform_v1.BatchPredictionJob.to_dict(spec.to_proto("p", "us-central1"))
+    assert body["model_parameters"] == {"outputDimensionality": 64.0}
+    gemini = JobSpec("d", "gemini-2.5-flash", "bq://p.d.t", "bq://p.d", {})
+    assert "modelParameters" not in aiplatform_v1.BatchPredictionJob.to_json(gemini.to_proto("p", "us-central1"))

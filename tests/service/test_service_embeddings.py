@@ -126,3 +126,9 @@ def test_models() -> None:
     assert embeddings.batch_refusal("text-embedding-005") is None
     assert "does not support batch prediction" in str(embeddings.batch_refusal("gemini-embedding-001"))
     assert embeddings.MAX_REQUESTS_PER_JOB == 30_000
+
+
+def test_request_limit() -> None:
+    assert embeddings.request_limit("text-embedding-005", 200_000) == 30_000
+    assert embeddings.request_limit("text-embedding-005", 50) == 50
+    assert embeddings.request_limit("gemini-2.5-flash", 200_000) == 200_000
