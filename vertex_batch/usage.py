@@ -76,10 +76,10 @@ class CostSummary:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "spent_usd": round(self.spent_usd, 6),
-            "in_flight_estimated_usd": round(self.in_flight_usd, 6),
+            "spent_usd": round(self.spent_usd, 8),
+            "in_flight_estimated_usd": round(self.in_flight_usd, 8),
             "by_request_model": {
-                name: {"spent_usd": round(spent, 6), "in_flight_estimated_usd": round(flight, 6)}
+                name: {"spent_usd": round(spent, 8), "in_flight_estimated_usd": round(flight, 8)}
                 for name, (spent, flight) in self.by_model.items()
             },
         }
