@@ -1,10 +1,10 @@
-{#- batch_output without a landing table has the request relation's columns and the landing columns, typed. -#}
+{#- batch_output without a landing table has the landing table's columns, typed: the request model's key columns
+    (none here: data_prompts is no request model), `request`, `request_fingerprint`, then the output columns
+    (jobs only get the key and `request`; other columns are joined back by flatten_predictions). -#}
 with expected as (
     select * from unnest([
-        struct('id' as column_name, 'INT64' as data_type),
-        ('prompt', 'STRING'),
-        ('image_uri', 'STRING'),
-        ('image_mime', 'STRING'),
+        struct('request' as column_name, 'JSON' as data_type),
+        ('request_fingerprint', 'STRING'),
         ('response', 'JSON'),
         ('status', 'STRING'),
         ('processed_time', 'TIMESTAMP'),

@@ -1,4 +1,5 @@
-{#- vertex_batch.request_fingerprint: hex SHA-256 of the serialised JSON ('{"a":1}', checked with hashlib). -#}
+{#- vertex_batch.request_fingerprint: hex SHA-256 of 'gemini-2.5-flash\n{}\n{"a":1}' (model, job parameters,
+    serialised request; checked with hashlib and vertex_batch.identity.fingerprint). -#}
 select
     {{ vertex_batch.request_fingerprint("parse_json('{\"a\": 1}')") }} as actual,
-    '015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862' as expected
+    '7d3cb10d49449315450671c64338dc1546aadb68a623d7f49a587c560544c727' as expected
