@@ -1,8 +1,11 @@
-"""The runner end to end on the local stack (fast test backend): dbt → batch job → landing → flattened models."""
+"""The runner end to end on the local stack (fast test backend): dbt → batch job → landing → flattened models.
+
+A thin smoke layer that proves the wiring (first run, dry run, budget refusal, GCS path, ledger commands,
+submit/resume from the README); the loop's logic is covered by tests/unit, reruns and changed prompts by
+tests/e2e/test_readme_example.py."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -15,7 +18,7 @@ import pytest
 from tests.e2e.helpers import REPO, Env, copy_project, subprocess_env, use_env
 from vertex_batch.cli import main
 from vertex_batch.job_client import JobClient
-from vertex_batch.runner import LABEL_MODEL
+from vertex_batch.runner import LABEL_MODEL, LABEL_TABLE, table_label
 
 BAD_ROLE_MESSAGE = "Please use a valid role: user, model."
 DEMO_ROWS = 300
@@ -38,7 +41,9 @@ def build(project: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tup
 
 
 def model_jobs(env: Env) -> list:
-    return JobClient(env.connections).find({LABEL_MODEL: "demo_review_requests"})
+    """Jobs of this test's demo request table (its dataset), newest first."""
+    labels = {LABEL_MODEL: "demo_review_requests", LABEL_TABLE: table_label(env.table("demo_review_requests"))}
+    return JobClient(env.connections).find(labels)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +84,7 @@ def test_first_run_answers_every_row_and_flattens(demo, fake_stack, monkeypatch)
     ok = [row for row in rows if row["is_success"]]
     failed = [row for row in rows if not row["is_success"]]
     assert len(ok) == DEMO_ROWS - 1
-    assert all(row["response_text"] and row["model_version"] == "fake-fast-test@local" for row in ok)
+    assert all(row["response_text"] and row["model_version"] for row in ok)
     assert all(row["prompt_tokens"] > 0 and row["total_tokens"] >= row["prompt_tokens"] for row in ok)
     (bad,) = failed
     assert (bad["error_code"], bad["error_status"], bad["error_message"]) == (
@@ -102,43 +107,6 @@ def test_first_run_answers_every_row_and_flattens(demo, fake_stack, monkeypatch)
     (flattened,) = env.warehouse.run(f"SELECT SUM(cost_usd) FROM `{env.table('demo_review_results')}`")[0]
     assert spent > 0 and flattened == pytest.approx(spent, rel=1e-9)
     assert model["actual_cost_usd"] == pytest.approx(spent, rel=1e-9)
-
-
-def test_rerun_with_nothing_new_submits_nothing(demo, fake_stack, monkeypatch, capsys) -> None:
-    project, *_ = demo
-    env = use_env(monkeypatch, fake_stack, "e2e_demo")
-    jobs_before = len(model_jobs(env))
-    code, report = build(project, capsys)
-    assert code == 0
-    assert report["jobs"] == []
-    assert report["models"][0]["submitted_rows"] == 0
-    assert "nothing new" in report["models"][0]["note"]
-    assert len(model_jobs(env)) == jobs_before
-
-
-def test_changed_prompts_are_the_only_rows_submitted(demo, fake_stack, monkeypatch, capsys) -> None:
-    project, *_ = demo
-    env = use_env(monkeypatch, fake_stack, "e2e_demo")
-    seed = project / "seeds" / "demo_reviews.csv"
-    rows = list(csv.DictReader(seed.open()))
-    changed = {row["review_id"] for row in rows[::10]}  # 10% of the reviews
-    for row in rows:
-        if row["review_id"] in changed:
-            row["review_text"] += " (edited)"
-    with seed.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-    code, report = build(project, capsys)
-    (model,) = report["models"]
-    assert model["submitted_rows"] == len(changed) == DEMO_ROWS // 10
-    assert sum(job["rows"] for job in report["jobs"]) == len(changed)
-    results = env.warehouse.run(
-        f"SELECT COUNT(*) AS n, COUNTIF(is_success) AS ok FROM `{env.table('demo_review_results')}`"
-    )[0]
-    assert (results["n"], results["ok"]) == (DEMO_ROWS, DEMO_ROWS - 1)
-    assert code in (0, 3)
 
 
 def test_dry_run_submits_nothing(fake_stack, tmp_path, monkeypatch, capsys) -> None:
@@ -180,7 +148,7 @@ def test_max_cost_refuses_before_submitting(fake_stack, tmp_path, monkeypatch, c
 def test_gcs_input_path_lands_the_same_rows(fake_stack, tmp_path, monkeypatch, capsys) -> None:
     project = copy_project(tmp_path / "gcs")
     env = use_env(monkeypatch, fake_stack, "e2e_gcs")
-    code, report = build(project, capsys, "--vars", "{demo_input: gcs}", "--keep-tables")
+    code, report = build(project, capsys, "--vars", "{vertex_batch_input: gcs}", "--keep-tables")
     tables = [t.table_id for t in env.connections.bigquery_client().list_tables(env.table("").rstrip("."))]
     assert code == 3, json.dumps(report) + str(tables)
     (job,) = report["jobs"]
@@ -230,7 +198,7 @@ def test_scheduler_commands_land_every_row_once(fake_stack, tmp_path, monkeypatc
         timeout=600,
     )
     assert done.returncode in (0, 3), done.stderr[-3000:]
-    assert len(model_jobs(env)) == 1, done.stdout + done.stderr[-5000:]
+    assert len(model_jobs(env)) == 1, "the second submit created no job"
     landing = env.warehouse.run(
         "SELECT COUNT(*) AS n, COUNT(DISTINCT review_id) AS keys "
         f"FROM `{env.table('demo_review_requests__batch_output')}`"
