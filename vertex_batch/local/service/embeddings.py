@@ -336,7 +336,7 @@ class EmbeddingHost:
 
     def __init__(self, backend: str, options: Mapping[str, object] | None = None) -> None:
         self.backend = backend
-        self.options = {key: value for key, value in (options or {}).items() if key in ("n_threads", "model_path")}
+        self.options = {key: value for key, value in (options or {}).items() if key == "model_path"}
         self._lock = threading.Lock()
         self._loaded: EmbeddingBackend | None = None
         self._error: str | None = None
