@@ -42,21 +42,30 @@ read_setting() {  # a value of [tool.vertex-batch] in pyproject.toml
 }
 
 # llama-cpp-python is published as source only. Its default build uses -march=native, which crashes on
-# CPUs with AMX; build a portable wheel once into a folder we control (pip's own cache ignores CMAKE_ARGS).
+# CPUs with AMX; build a portable wheel once into a folder we control (pip's own cache ignores CMAKE_ARGS),
+# with only the libraries the binding loads (scripts/llama_cpp_binding_only.cmake).
 llama_version=$(sed -n 's/.*"llama-cpp-python==\([0-9.]*\)".*/\1/p' pyproject.toml)
 if ! ls "$wheels"/llama_cpp_python-"$llama_version"-*.whl >/dev/null 2>&1; then
-  echo "building llama-cpp-python $llama_version once (portable CPU build, about 3-8 minutes)"
+  echo "building llama-cpp-python $llama_version once (portable CPU build, about 2-5 minutes)"
   mkdir -p "$wheels"
-  CMAKE_ARGS="$(read_setting llama-cpp-cmake-args)" \
+  CMAKE_ARGS="$(read_setting llama-cpp-cmake-args) -DCMAKE_PROJECT_llama.cpp_INCLUDE=$PWD/scripts/llama_cpp_binding_only.cmake" \
     "$venv/bin/pip" wheel --no-cache-dir --no-deps -w "$wheels" "llama-cpp-python==$llama_version"
 fi
-"$venv/bin/pip" install --quiet --no-deps "$wheels"/llama_cpp_python-"$llama_version"-*.whl
 
+# uv (from PyPI) resolves and installs the rest in a fraction of pip's time; pip remains the fallback.
 echo "installing vertex-batch and its dependencies"
-"$venv/bin/pip" install --quiet --find-links "$wheels" -e '.[local,dev]'
+export UV_NATIVE_TLS="${UV_NATIVE_TLS:-1}"  # the system's certificates, as pip uses them
+pip_install() {
+  if "$venv/bin/pip" install --quiet "$(read_setting installer)" >/dev/null 2>&1; then
+    "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" "$@" && return 0
+  fi
+  "$venv/bin/pip" install --quiet "$@"
+}
+pip_install --no-deps "$wheels"/llama_cpp_python-"$llama_version"-*.whl
+pip_install --find-links "$wheels" -e '.[local,dev]'
 # Packages whose own dependencies the project does not want (see [tool.vertex-batch] in pyproject.toml).
 # shellcheck disable=SC2046
-"$venv/bin/pip" install --quiet --no-deps $(read_setting install-without-deps)
+pip_install --no-deps $(read_setting install-without-deps)
 "$venv/bin/python" -m vertex_batch.local.duckdb_extensions
 echo "$wanted" > "$stamp"
 echo "setup done: $venv"

@@ -102,9 +102,7 @@ def test_batch_returns_answers_in_order_with_mixed_settings(smollm2) -> None:
 
 
 def test_capital_of_france(smollm2) -> None:
-    [answer] = smollm2.generate(
-        [_chat("What is the capital of France?", system="Be concise.", max_tokens=24)]
-    )
+    [answer] = smollm2.generate([_chat("What is the capital of France?", system="Be concise.", max_tokens=24)])
     assert "paris" in answer.text.lower()
 
 
@@ -168,3 +166,29 @@ def test_registry_builds_the_backend() -> None:
         assert answer.output_tokens > 0
     finally:
         backend.close()  # type: ignore[attr-defined]
+
+
+def test_stream_answers_batches_in_order_through_one_context(smollm2) -> None:
+    batches = [
+        [_chat("Name a colour.", max_tokens=6), _chat("Count from 1 to 50.", max_tokens=20)],
+        [],
+        [_chat("Name an animal.", max_tokens=6), _chat("Hi", max_tokens=0), _chat("word " * 2000)],
+        [_chat("Say hello.", max_tokens=4)] * 9,  # more rows than max_batch=8: slots are handed on
+    ]
+    outcomes = list(smollm2.generate_stream(batches))
+    assert [len(o) for o in outcomes] == [len(b) for b in batches]
+    assert all(o.output_tokens <= 6 for o in outcomes[0][:1] + outcomes[2][:1])  # type: ignore[union-attr]
+    assert outcomes[0][1].output_tokens > 6  # type: ignore[union-attr]
+    assert outcomes[2][1].output_tokens == 0 and outcomes[2][1].finish_reason == "MAX_TOKENS"  # type: ignore[union-attr]
+    assert isinstance(outcomes[2][2], PromptTooLong)
+    assert all(o.text.strip() and 0 < o.output_tokens <= 4 for o in outcomes[3])  # type: ignore[union-attr]
+
+
+def test_stream_closed_early_frees_the_backend(smollm2) -> None:
+    batches = ([_chat(f"Write a sentence about the number {i}.", max_tokens=12)] for i in range(50))
+    stream = smollm2.generate_stream(batches)
+    first = next(stream)
+    stream.close()
+    assert first[0].output_tokens > 0  # type: ignore[union-attr]
+    [answer] = smollm2.generate([_chat("Hi", max_tokens=4)])  # the lock and the context are free again
+    assert answer.output_tokens > 0

@@ -7,6 +7,7 @@ from vertex_batch.local.backends.base import (
     ChatPrompt,
     Generation,
     ModelBackend,
+    generate_batches,
     generate_each,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "ChatPrompt",
     "Generation",
     "ModelBackend",
+    "generate_batches",
     "generate_each",
     "load_backend",
 ]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,3 +117,63 @@ def generate_each(backend: ModelBackend, prompts: Sequence[ChatPrompt]) -> list[
             outcomes[i] = answer
         todo = []
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def generate_batches(
+    backend: ModelBackend, batches: Iterable[Sequence[ChatPrompt]], ahead: int = 4
+) -> Iterator[list[Generation | Exception]]:
+    """Each batch's outcomes, in order: a ``Generation``, a ``BackendRowError`` for a row that cannot be
+    answered, or another exception for a row the backend failed on.
+
+    A backend with ``generate_stream`` (continuous batching) takes the batches lazily and works on several
+    at once, in a thread of its own, up to ``ahead`` answered batches ahead of the caller, so that it keeps
+    decoding while the caller writes. Closing this generator stops it after the batch in progress. Any
+    other backend answers one batch at a time through ``generate_each``.
+    """
+    stream = getattr(backend, "generate_stream", None)
+    if not callable(stream):
+        for prompts in batches:
+            try:
+                outcomes: list[Generation | Exception] = list(generate_each(backend, prompts))
+            except Exception as error:
+                log.exception("the model backend failed on a batch of %d prompts", len(prompts))
+                outcomes = [error] * len(prompts)
+            yield outcomes
+        return
+    answered: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max(1, ahead))
+    stop = threading.Event()
+
+    def offer(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                answered.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        source = stream(batches)
+        try:
+            for outcomes in source:
+                if not offer(("batch", outcomes)):
+                    return
+            offer(("end", None))
+        except BaseException as error:  # handed to the caller's thread
+            offer(("error", error))
+        finally:
+            source.close()
+
+    producer = threading.Thread(target=produce, name="model-stream", daemon=True)
+    producer.start()
+    try:
+        while True:
+            kind, value = answered.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        producer.join()
