@@ -54,12 +54,16 @@ def fingerprint(model: str, params: Mapping[str, Any] | None, request_json: str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def staged_columns_sql(key: Sequence[str], model: str, params: Mapping[str, Any] | None = None) -> str:
+def staged_columns_sql(
+    key: Sequence[str], model: str, params: Mapping[str, Any] | None = None, parse_request: bool = False
+) -> str:
     """The select list of a staged job input: the key columns, ``request`` and its fingerprint, nothing else.
 
     A request model's own ``request_fingerprint`` column, if it has one, is ignored: identity is always derived.
+    ``parse_request``: ``request`` is a STRING holding JSON; it is staged as JSON (a JSONL input needs an object),
+    while the fingerprint stays that of the column as the request model has it (as the dbt macros compute it).
     """
-    columns = [*key, REQUEST_COLUMN]
+    columns = [*key, f"PARSE_JSON({REQUEST_COLUMN}) AS {REQUEST_COLUMN}" if parse_request else REQUEST_COLUMN]
     return ", ".join([*columns, f"{fingerprint_sql(model, params)} AS {FINGERPRINT_COLUMN}"])
 
 

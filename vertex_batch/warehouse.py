@@ -155,7 +155,10 @@ class Warehouse:
         if kind == "embed":
             optional = [field.name for field in self.columns(request_table) if field.name in EMBEDDING_OPTIONAL_COLUMNS]
             return f"SELECT {embedding_staged_columns_sql(key, model, params, optional)} FROM {quote(request_table)}"
-        return f"SELECT {staged_columns_sql(key, model, params)} FROM {quote(request_table)}"
+        string_request = any(
+            field.name == "request" and field.field_type == "STRING" for field in self.columns(request_table)
+        )
+        return f"SELECT {staged_columns_sql(key, model, params, string_request)} FROM {quote(request_table)}"
 
     def pending_sql(
         self,
