@@ -158,3 +158,13 @@ def test_whole_demo_runs_both_steps_side_by_side(fake_stack, tmp_path, monkeypat
     assert by_model["demo_review_requests"]["successful_rows"] == REVIEWS - 1
     (similar,) = env.warehouse.run(f"SELECT COUNT(*) AS n FROM `{env.table('demo_review_similar_reviews')}`")
     assert similar["n"] == REVIEWS
+
+
+def test_dry_run_estimates_embeddings_without_submitting(fake_stack, tmp_path, monkeypatch) -> None:
+    env = use_env(monkeypatch, fake_stack, "e2e_embeddings_dry_run")
+    code, report = build(copy_project(tmp_path / "dry"), "--dry-run")
+    assert code == 0
+    (model,) = report["models"]
+    assert model["pending_rows"] == REVIEWS and model["estimated_input_tokens"] > 0
+    assert model["estimated_output_tokens"] == 0 and model["submitted_rows"] == 0
+    assert embedding_jobs(env) == []
