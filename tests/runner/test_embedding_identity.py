@@ -99,3 +99,36 @@ def test_embedding_jobs_carry_model_parameters() -> None:
     assert body["model_parameters"] == {"outputDimensionality": 64.0}
     gemini = JobSpec("d", "gemini-2.5-flash", "bq://p.d.t", "bq://p.d", {})
     assert "modelParameters" not in aiplatform_v1.BatchPredictionJob.to_json(gemini.to_proto("p", "us-central1"))
+
+
+@pytest.mark.parametrize(
+    ("model", "meta", "optional"),
+    [
+        ("text-embedding-005", {}, []),
+        ("publishers/google/models/text-embedding-005", {"output_dimensionality": 64}, ["task_type"]),
+        (
+            "text-multilingual-embedding-002",
+            {"auto_truncate": False, "output_dimensionality": 8},
+            ["task_type", "title"],
+        ),
+        ("text-embedding-005", {"model_parameters": {"autoTruncate": True}}, ["title"]),
+    ],
+)
+def test_macro_renders_the_runners_fingerprint(model: str, meta: dict, optional: list[str]) -> None:
+    """The dbt macro and vertex_batch.identity render the same SQL for the same model, parameters and columns."""
+    import json
+
+    from tests.unit.macro_render import package_macros
+
+    macros = package_macros(
+        "_internal/helpers.sql",
+        "requests/embedding_request.sql",
+        globals={"tojson": lambda value, sort_keys=False: json.dumps(value, sort_keys=sort_keys)},
+    )
+    params = macros.embedding_parameters(meta)
+    assert params == identity.embedding_parameters(meta)
+    assert macros.embedding_fingerprint(model, params, "content", optional) == identity.embedding_fingerprint_sql(
+        model, params, optional
+    )
+    for name in ("text-embedding-005", "gemini-2.5-flash", "models/textembedding-gecko@003"):
+        assert macros.model_kind(name) == identity.request_kind(name)
