@@ -132,3 +132,21 @@ def test_macro_renders_the_runners_fingerprint(model: str, meta: dict, optional:
     )
     for name in ("text-embedding-005", "gemini-2.5-flash", "models/textembedding-gecko@003"):
         assert macros.model_kind(name) == identity.request_kind(name)
+
+
+def test_job_loop_splits_embeddings_at_30000_rows_and_sends_their_parameters() -> None:
+    from tests.unit.fakes import World
+    from vertex_batch.dbt_graph import BatchSettings
+    from vertex_batch.ports import RequestModel
+
+    settings = BatchSettings.from_meta("reviews", {"key": "id", "model": "text-embedding-005", "auto_truncate": False})
+    model = RequestModel(name="reviews", table_id="p.ds.reviews", settings=settings, alias="reviews")
+    world = World()
+    world.add(model, 45_000)
+    loop = world.loop()
+    world.settle(loop, model, wait=True)
+    specs = [job.spec for job in world.jobs.jobs.values()]
+    assert [staged.rows for staged in world.warehouse.staged] == [30_000, 15_000]
+    assert all(spec.model == "text-embedding-005" for spec in specs)
+    assert all(spec.model_parameters == {"autoTruncate": False} for spec in specs)
+    assert len(world.warehouse.answered("reviews")) == 45_000
