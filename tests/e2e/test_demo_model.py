@@ -70,6 +70,11 @@ def test_demo_command_answers_every_valid_row_with_smollm2(tmp_path) -> None:
             f"total_tokens, model_version, avg_logprobs, predicted_sentiment, is_success, error_code "
             f"FROM `{env.table('demo_review_results')}`"
         )
+        # The embeddings step: every review embedded by mean-pooled SmolLM2, 64 values each.
+        assert "demo_review_similar_reviews: most similar reviews" in done.stdout
+        (embedded,) = env.warehouse.run(
+            f"SELECT COUNTIF(is_success AND dimensions = 64) AS ok FROM `{env.table('demo_review_embedding_results')}`"
+        )
     finally:
         LocalStack(config).down()
     ok = [row for row in rows if row["is_success"]]
@@ -84,5 +89,6 @@ def test_demo_command_answers_every_valid_row_with_smollm2(tmp_path) -> None:
     # A 135M model is no judge of sentiment, but it must recognise some obviously positive reviews.
     positive = [row for row in ok if row["rating"] == 5]
     assert sum(row["predicted_sentiment"] == "positive" for row in positive) >= len(positive) // 4
+    assert embedded["ok"] == 300
     (bad,) = [row for row in rows if not row["is_success"]]
     assert bad["error_code"] == 400
