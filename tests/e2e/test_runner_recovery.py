@@ -53,9 +53,11 @@ def start_runner(project: Path, env: Env) -> subprocess.Popen:
     return subprocess.Popen(command, env=subprocess_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def rows_written(env: Env) -> int:
-    """Rows the running job has written to its BigQuery output so far (the service reports no live counts for
-    BigQuery output, as Vertex AI)."""
+def rows_written(env: Env, job: JobSnapshot) -> int:
+    """Rows the running job has answered so far: its live counts on the Cloud Storage path, else the rows in its
+    BigQuery output (Vertex AI reports no live counts for BigQuery output, and neither does the service)."""
+    if job.successful + job.failed:
+        return job.successful + job.failed
     client = env.warehouse.client
     tables = [
         t.table_id for t in client.list_tables(f"{env.config.project}.{env.dataset}") if "__batch_job_" in t.table_id
@@ -67,7 +69,7 @@ def wait_running(env: Env, at_least: int, timeout: float = 120.0) -> JobSnapshot
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         jobs = demo_jobs(env)
-        if jobs and jobs[0].state == JobState.JOB_STATE_RUNNING and rows_written(env) >= at_least:
+        if jobs and jobs[0].state == JobState.JOB_STATE_RUNNING and rows_written(env, jobs[0]) >= at_least:
             return jobs[0]
         time.sleep(0.3)
     raise AssertionError(f"no running job with {at_least} rows written within {timeout} s: {demo_jobs(env)}")
