@@ -17,39 +17,14 @@ from vertex_batch.ports import Landed, Pending, RequestModel, StagedInput
 from vertex_batch.usage import JobUsage, job_usage
 from vertex_batch.warehouse import Warehouse, quote
 
-# Checks (or creates) the bucket of a ``gs://bucket/prefix`` before a GCS-path job writes there.
-BucketCheck = Callable[[str], None]
-
-
-def bucket_name(prefix: str) -> str:
-    return prefix.removeprefix("gs://").split("/", 1)[0]
-
-
-def require_bucket(project: str, credentials: object) -> BucketCheck:
-    """A ``BucketCheck`` through the official storage client: a missing bucket is a one-line error with the fix."""
-
-    def check(prefix: str) -> None:
-        from google.cloud import storage
-
-        client = storage.Client(project=project, credentials=credentials)  # type: ignore[arg-type]
-        if client.lookup_bucket(bucket_name(prefix)) is None:
-            raise ConfigurationError(
-                f"bucket gs://{bucket_name(prefix)} (meta.vertex_batch.gcs_prefix) does not exist: "
-                f"create it in the job's region (gcloud storage buckets create gs://{bucket_name(prefix)})"
-            )
-
-    return check
-
 
 @dataclass
 class BigQueryIO:
     """Pending rows, staging and landing for request models in BigQuery (one ``Warehouse`` per project)."""
 
     warehouse_for: Callable[[str], Warehouse]
-    bucket_check: BucketCheck | None = None
     # The location-aware IO plan (plan.py): BigQuery IO in the job's region, else GCS JSONL via a staging bucket.
     planner: Planner | None = None
-    _checked_buckets: set[str] = field(default_factory=set)
 
     def _warehouse(self, table_id: str) -> Warehouse:
         return self.warehouse_for(table_id.split(".", 1)[0])
@@ -137,9 +112,6 @@ class BigQueryIO:
                 f"request model {model.name} uses input 'gcs' but has no meta.vertex_batch.gcs_prefix "
                 "(or var vertex_batch_gcs_prefix), e.g. 'gs://my-bucket/vertex-batch'"
             )
-        if self.bucket_check and bucket_name(prefix) not in self._checked_buckets:
-            self.bucket_check(prefix)
-            self._checked_buckets.add(bucket_name(prefix))
         return f"{prefix.rstrip('/')}/{model.label}/{run_id}/a{attempt}/c{chunk}"
 
     def landed_jobs(self, model: RequestModel) -> set[str]:
