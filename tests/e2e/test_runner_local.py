@@ -1,8 +1,8 @@
 """The runner end to end on the local stack (fast test backend): dbt → batch job → landing → flattened models.
 
-A thin smoke layer that proves the wiring (first run, dry run, budget refusal, GCS path, ledger commands,
-submit/resume from the README); the loop's logic is covered by tests/unit, reruns and changed prompts by
-tests/e2e/test_readme_example.py."""
+A thin smoke layer that proves the wiring (first run, ledger commands, submit/resume from the README). The
+loop's logic is covered by tests/unit, reruns and changed prompts by tests/e2e/test_readme_example.py, the
+dry run and the budget by tests/e2e/test_cost_cli_local.py, the IO paths by tests/e2e/test_staging_local.py."""
 
 from __future__ import annotations
 
@@ -107,56 +107,6 @@ def test_first_run_answers_every_row_and_flattens(demo, fake_stack, monkeypatch)
     (flattened,) = env.warehouse.run(f"SELECT SUM(cost_usd) FROM `{env.table('demo_review_results')}`")[0]
     assert spent > 0 and flattened == pytest.approx(spent, rel=1e-9)
     assert model["actual_cost_usd"] == pytest.approx(spent, rel=1e-9)
-
-
-def test_dry_run_submits_nothing(fake_stack, tmp_path, monkeypatch, capsys) -> None:
-    project = copy_project(tmp_path / "dry")
-    env = use_env(monkeypatch, fake_stack, "e2e_dry_run")
-    jobs_before = len(model_jobs(env))
-    code, report = build(project, capsys, "--dry-run")
-    assert code == 0
-    (model,) = report["models"]
-    assert model["pending_rows"] == DEMO_ROWS
-    assert model["estimated_input_tokens"] > 0 and model["estimated_cost_usd"] > 0
-    assert model["estimated_cost_low_usd"] <= model["estimated_cost_usd"] <= model["estimated_cost_high_usd"]
-    assert "countTokens on" in "\n".join(model["estimate_details"])
-    assert model["submitted_rows"] == 0 and report["jobs"] == []
-    assert len(model_jobs(env)) == jobs_before
-    assert not env.warehouse.exists(env.table("demo_review_requests__batch_output"))
-
-
-def test_max_cost_refuses_before_submitting(fake_stack, tmp_path, monkeypatch, capsys) -> None:
-    project = copy_project(tmp_path / "budget")
-    env = use_env(monkeypatch, fake_stack, "e2e_budget")
-    jobs_before = len(model_jobs(env))
-    code = main(
-        [
-            "build",
-            "--project-dir",
-            str(project),
-            "--profiles-dir",
-            str(project / "profiles"),
-            "--max-cost",
-            "0.000001",
-        ]
-    )
-    assert code == 2
-    assert "above --max-cost" in capsys.readouterr().err
-    assert len(model_jobs(env)) == jobs_before
-
-
-def test_gcs_input_path_lands_the_same_rows(fake_stack, tmp_path, monkeypatch, capsys) -> None:
-    project = copy_project(tmp_path / "gcs")
-    env = use_env(monkeypatch, fake_stack, "e2e_gcs")
-    code, report = build(project, capsys, "--vars", "{vertex_batch_input: gcs}", "--keep-tables")
-    tables = [t.table_id for t in env.connections.bigquery_client().list_tables(env.table("").rstrip("."))]
-    assert code == 3, json.dumps(report) + str(tables)
-    (job,) = report["jobs"]
-    assert job["landed_rows"] == DEMO_ROWS
-    rows = env.warehouse.run(
-        f"SELECT COUNTIF(is_success) AS ok, COUNTIF(error_code = 400) AS bad FROM `{env.table('demo_review_results')}`"
-    )[0]
-    assert (rows["ok"], rows["bad"]) == (DEMO_ROWS - 1, 1)
 
 
 def test_status_and_cancel_read_the_ledger(demo, fake_stack, monkeypatch, capsys) -> None:

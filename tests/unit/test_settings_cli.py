@@ -102,3 +102,17 @@ def test_scheduler_commands_parse(argv: list[str], checks: dict) -> None:
 def test_resume_help_states_the_still_running_exit_code() -> None:
     help_text = build_parser()._subparsers._group_actions[0].choices["resume"].format_help()
     assert str(EXIT_RUNNING) in " ".join(build_parser().format_help().split()) or str(EXIT_RUNNING) in help_text
+
+
+def test_project_vars_as_dbt_resolves_them_for_the_package(tmp_path) -> None:
+    """Root project vars (global, then scoped to vertex_batch), then --vars: what the runner reads for defaults."""
+    from vertex_batch.dbt_graph import DbtProject
+
+    (tmp_path / "dbt_project.yml").write_text(
+        "name: p\nvars:\n  vertex_batch_model: gemini-a\n  vertex_batch_max_attempts: 2\n"
+        "  vertex_batch:\n    vertex_batch_model: gemini-b\n"
+    )
+    project = DbtProject(project_dir=tmp_path, vars="{vertex_batch_max_attempts: 7}")
+    defaults = RequestModelDefaults.from_vars(project.project_vars())
+    assert (defaults.model, defaults.max_attempts) == ("gemini-b", 7)
+    assert DbtProject(project_dir=tmp_path / "missing").project_vars() == {}
