@@ -120,6 +120,10 @@ class JobLedger(Protocol):
 
     def unlanded(self, model: RequestModel) -> list[LedgerEntry]: ...
 
+    def entries(self, model: RequestModel, run_id: str | None = None) -> list[LedgerEntry]:
+        """The model's jobs, of one run when ``run_id`` is given."""
+        ...
+
 
 @dataclass(frozen=True)
 class Estimate:

@@ -273,9 +273,7 @@ class Runner:
             return index == 0
         if index == 0:
             return False
-        ledger = loop.ledger
-        assert isinstance(ledger, BigQueryLedger)
-        return not any(ledger.entries(model, self.options.run_id) for model in models)
+        return not any(loop.ledger.entries(model, self.options.run_id) for model in models)
 
     def _run_wave(self, io: BigQueryIO, loop: JobLoop, models: list[RequestModel], wait: bool) -> bool:
         """Attach, submit what is pending, and (with ``wait``) watch until all landed. True when settled."""

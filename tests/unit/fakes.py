@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from google.api_core import exceptions as core
 
 from vertex_batch.dbt_graph import BatchSettings
+from vertex_batch.errors import RequestTableError
 from vertex_batch.job_client import JobSnapshot, JobSpec, JobState
 from vertex_batch.job_loop import JobLoop, LoopOptions
 from vertex_batch.ledger import LedgerEntry
@@ -223,6 +224,25 @@ class FakeWarehouse:
         self.tables.pop(staged.input_table, None)
         self.tables.pop(staged.output_table, None)
 
+    def check(self, model: RequestModel) -> None:
+        if model.name not in self.requests:
+            raise RequestTableError(f"request table {model.table_id} does not exist; build it with dbt first")
+
+    def plan(self, model: RequestModel) -> None:
+        return None
+
+    def all_rows(self, model: RequestModel) -> Pending:
+        keys = list(self.requests[model.name])
+        return Pending(
+            rows=len(keys), fingerprint=f"all{len(keys)}", request_bytes=100 * len(keys), query=json.dumps(keys)
+        )
+
+    def outcome(self, model: RequestModel, job_names: list[str]) -> tuple[int, int]:
+        mine = {row["key"] for row in self.landing.get(model.name, []) if row["job"] in job_names and not row["status"]}
+        ever_ok = self.answered(model.name)
+        failed = {row["key"] for row in self.landing.get(model.name, []) if row["job"] in job_names} - ever_ok
+        return len(mine), len(failed)
+
     def landed_keys(self, model_name: str) -> list[str]:
         return [row["key"] for row in self.landing.get(model_name, [])]
 
@@ -241,6 +261,9 @@ class FakeLedger:
 
     def unlanded(self, model: RequestModel) -> list[LedgerEntry]:
         return [replace(e) for e in self.rows.values() if e.request_model == model.name and not e.landed]
+
+    def entries(self, model: RequestModel, run_id: str | None = None) -> list[LedgerEntry]:
+        return [e for e in self.rows.values() if e.request_model == model.name and run_id in (None, e.run_id)]
 
 
 @dataclass
