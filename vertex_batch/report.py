@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from vertex_batch.job_client import FAILED_STATES, state_name
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BUDGET = 2
@@ -11,8 +13,8 @@ EXIT_PARTIAL = 3
 EXIT_RUNNING = 75  # EX_TEMPFAIL: jobs still run; call `vertex-batch resume` again later
 EXIT_INTERRUPTED = 130
 
-# Job states (short names, as in the ledger) that end a job without success.
-FAILED_STATE_NAMES = frozenset({"FAILED", "CANCELLED", "EXPIRED", "PAUSED"})
+# Job states (short names, as in the ledger and reports) that end a job without success.
+FAILED_STATE_NAMES = frozenset(state_name(state) for state in FAILED_STATES)
 
 
 @dataclass
