@@ -148,7 +148,8 @@ class JobLoop:
             try:
                 snapshot = self.jobs.get(entry.job_name)
             except core.NotFound:
-                entry.landed, entry.state, entry.error_message = True, "FAILED", "job no longer exists"
+                entry.landed, entry.error_message = True, "job no longer exists"
+                entry.state = state_name(JobState.JOB_STATE_FAILED)
                 self.ledger.record(model, entry)
                 continue
             self.progress.message(

@@ -307,3 +307,15 @@ def test_the_loop_sleeps_only_between_passes_and_not_when_idle() -> None:
     assert world.clock.sleeps == []
     run_all(world, model, 3, poll=7.0)
     assert set(world.clock.sleeps) == {7.0}
+
+
+def test_a_ledger_job_that_no_longer_exists_is_closed_not_attached() -> None:
+    world = World(duration=30.0)
+    model = world.add(request_model(), 2)
+    first = world.loop(run_id="r1")
+    world.settle(first, model, wait=False)
+    world.jobs.jobs.clear()  # the service forgot the job (deleted, or another project)
+    second = world.loop(run_id="r2")
+    assert second.attach(model) == 0
+    (entry,) = world.ledger.rows.values()
+    assert (entry.landed, entry.state, entry.error_message) == (True, "FAILED", "job no longer exists")
