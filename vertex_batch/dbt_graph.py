@@ -290,13 +290,11 @@ class DbtProject:
             raise DbtError(f"dbt ls failed: {_failures(result)}")
         return {json.loads(line)["unique_id"] for line in result.result or []}
 
-    def build(self, selectors: Sequence[str], excludes: Sequence[str] = (), full_refresh: bool = False) -> None:
+    def build(self, selectors: Sequence[str], excludes: Sequence[str] = ()) -> None:
         """``dbt build`` of the selected nodes (models, their tests, seeds, snapshots)."""
         args = ["--select", *selectors]
         if excludes:
             args += ["--exclude", *excludes]
-        if full_refresh:
-            args.append("--full-refresh")
         self.invoke("build", *args)
 
 

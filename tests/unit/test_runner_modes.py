@@ -56,7 +56,7 @@ class FakeDbt:
     def select(self, selectors, excludes=()) -> set[str]:
         return set(MANIFEST.models)
 
-    def build(self, selectors, excludes=(), full_refresh: bool = False) -> None:
+    def build(self, selectors, excludes=()) -> None:
         self.builds.append((tuple(selectors), tuple(excludes)))
         for selector in selectors:
             name = selector.lstrip("+")
