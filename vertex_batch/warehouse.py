@@ -26,14 +26,14 @@ from vertex_batch.identity import (
     embedding_staged_columns_sql,
     staged_columns_sql,
 )
-from vertex_batch.landing import LANDING_EXTRA_COLUMNS
+from vertex_batch.landing import JOB_OUTPUT_COLUMNS, LANDING_EXTRA_COLUMNS
 from vertex_batch.settings import RequestModelDefaults
 from vertex_batch.transient_errors import retryable_status_sql
 
 # Output tokens assumed for a request without generationConfig.maxOutputTokens (cost estimates only).
 DEFAULT_OUTPUT_TOKENS = 512
 REQUIRED_COLUMNS = ("request",)
-RESERVED_COLUMNS = ("response", "status", "processed_time")
+RESERVED_COLUMNS = tuple(name for name, _ in JOB_OUTPUT_COLUMNS)
 # An embeddings request model sends `content` (+ optional task_type, title); its jobs add these columns.
 EMBEDDING_RESERVED_COLUMNS = ("predictions", "status")
 # Column types a batch job refuses in its BigQuery input (only key columns and `request` are staged).
@@ -304,12 +304,7 @@ class Warehouse:
 
     def load_predictions(self, uri: str, table_id: str, input_table: str) -> None:
         """Load a GCS ``predictions.jsonl`` into a table shaped like BigQuery batch output."""
-        schema = [
-            *self.columns(input_table),
-            bigquery.SchemaField("response", "JSON"),
-            bigquery.SchemaField("status", "STRING"),
-            bigquery.SchemaField("processed_time", "TIMESTAMP"),
-        ]
+        schema = [*self.columns(input_table), *(bigquery.SchemaField(name, kind) for name, kind in JOB_OUTPUT_COLUMNS)]
         config = bigquery.LoadJobConfig(
             source_format="NEWLINE_DELIMITED_JSON",
             schema=schema,
