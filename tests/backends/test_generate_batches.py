@@ -28,9 +28,13 @@ class Streaming:
         self.fail_after = fail_after
         self.closed = threading.Event()
 
-    def generate_stream(self, batches: Iterable[Sequence[ChatPrompt]]) -> Iterator[list[Generation | Exception]]:
+    def generate_stream(
+        self, batches: Iterable[Sequence[ChatPrompt]], stop: threading.Event
+    ) -> Iterator[list[Generation | Exception]]:
         try:
             for number, prompts in enumerate(batches):
+                if stop.is_set():
+                    return
                 self.taken += 1
                 if self.fail_after is not None and number == self.fail_after:
                     raise RuntimeError("the runtime broke")

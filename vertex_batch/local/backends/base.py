@@ -127,8 +127,9 @@ def generate_batches(
 
     A backend with ``generate_stream`` (continuous batching) takes the batches lazily and works on several
     at once, in a thread of its own, up to ``ahead`` answered batches ahead of the caller, so that it keeps
-    decoding while the caller writes. Closing this generator stops it after the batch in progress. Any
-    other backend answers one batch at a time through ``generate_each``.
+    decoding while the caller writes; its ``generate_stream(batches, stop)`` ends early once the event
+    ``stop`` is set, which closing this generator does. Any other backend answers one batch at a time
+    through ``generate_each``.
     """
     stream = getattr(backend, "generate_stream", None)
     if not callable(stream):
@@ -153,7 +154,7 @@ def generate_batches(
         return False
 
     def produce() -> None:
-        source = stream(batches)
+        source = stream(batches, stop)
         try:
             for outcomes in source:
                 if not offer(("batch", outcomes)):

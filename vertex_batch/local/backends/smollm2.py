@@ -327,7 +327,9 @@ class SmolLM2Backend:
             )
         return [o for o in outcomes if isinstance(o, Generation)]
 
-    def generate_stream(self, batches: Iterable[Sequence[ChatPrompt]]) -> Iterator[list[Generation | Exception]]:
+    def generate_stream(
+        self, batches: Iterable[Sequence[ChatPrompt]], stop: threading.Event | None = None
+    ) -> Iterator[list[Generation | Exception]]:
         """Answer batches of prompts through one context; yield each batch's outcomes, in order, as soon
         as all of its rows are done.
 
@@ -336,12 +338,13 @@ class SmolLM2Backend:
         ``llama_decode`` calls as the answers under way. A batch is taken from ``batches`` only when a
         slot would otherwise stay empty, so a caller that stops early (closing the generator) loses only
         the rows in flight. An outcome is a ``Generation``, a ``BackendRowError`` for a row that cannot be
-        answered, or another exception for a row whose decoding failed. One stream runs at a time.
+        answered, or another exception for a row whose decoding failed. Setting ``stop`` ends the stream
+        after the current decoding step. One stream runs at a time.
         """
         with self._lock:
             if self._closed:
                 raise RuntimeError("the SmolLM2 backend is closed")
-            yield from self._stream(iter(batches))
+            yield from self._stream(iter(batches), stop or threading.Event())
 
     def prompt_tokens(self, prompt: ChatPrompt) -> list[int]:
         """The token ids of ``prompt`` after the chat template."""
@@ -470,7 +473,9 @@ class SmolLM2Backend:
 
     # -- the decoding loop ------------------------------------------------------------------------
 
-    def _stream(self, batches: Iterator[Sequence[ChatPrompt]]) -> Iterator[list[Generation | Exception]]:
+    def _stream(
+        self, batches: Iterator[Sequence[ChatPrompt]], stop: threading.Event
+    ) -> Iterator[list[Generation | Exception]]:
         lib, memory = self._lib, self._ctx.memory
         pending: deque[_Batch] = deque()  # batches taken and not yet handed back, in order
         waiting: deque[_Sequence] = deque()
@@ -481,7 +486,7 @@ class SmolLM2Backend:
         lib.llama_memory_clear(memory, True)
         self._prefix, self._prefix_users = [], 0
         try:
-            while True:
+            while not stop.is_set():
                 taken = False
                 while more and len(waiting) < len(free_ids):
                     prompts = next(batches, None)
