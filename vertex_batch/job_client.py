@@ -60,6 +60,7 @@ class JobSnapshot:
     output_table: str | None = None
     output_directory: str | None = None
     labels: dict[str, str] = field(default_factory=dict, hash=False)
+    input_uri: str = ""  # the job's input: ``bq://`` table or the first ``gs://`` source
 
     @property
     def done(self) -> bool:
@@ -98,6 +99,7 @@ class JobSnapshot:
             output_table=output_table,
             output_directory=info.gcs_output_directory or None,
             labels=dict(job.labels),
+            input_uri=next(iter(job.input_config.gcs_source.uris), "") or job.input_config.bigquery_source.input_uri,
         )
 
 

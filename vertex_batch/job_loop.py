@@ -298,8 +298,8 @@ class JobLoop:
     def _land_one(self, item: WorkItem) -> None:
         model, entry, snapshot = item.model, item.entry, item.snapshot
         assert snapshot is not None
-        staged = item.staged or StagedInput(
-            input_uri="",
+        staged = item.staged or StagedInput(  # a job attached from the ledger: its input as the service reports it
+            input_uri=snapshot.input_uri,
             output_uri=entry.output_uri,
             rows=entry.rows_submitted,
             input_table=entry.input_table,
@@ -392,7 +392,11 @@ class JobLoop:
     def _submit_one(self, item: WorkItem) -> None:
         assert item.spec is not None
         existing = self._find_existing(item)
-        snapshot = existing or self.jobs.create(item.spec)
+        try:
+            snapshot = existing or self.jobs.create(item.spec)
+        except Exception:
+            self._drop_queued()  # the run stops here: leave no staged input behind
+            raise
         model, entry = item.model, item.entry
         if existing:
             self.progress.message(f"{model.name}: attaching to {snapshot.name} (same rows, already submitted)")

@@ -15,7 +15,7 @@ import pytest
 from tests.e2e.helpers import Env, copy_project, use_env
 from vertex_batch.cli import _print_similar, main
 from vertex_batch.job_client import JobClient
-from vertex_batch.runner import LABEL_MODEL
+from vertex_batch.runner import LABEL_MODEL, LABEL_TABLE, table_label
 
 SELECT = ("--select", "+demo_review_similar_reviews", "--vars", "{vertex_batch_demo_embeddings: true}")
 DIMENSIONS = 64  # meta.vertex_batch.output_dimensionality of demo_review_embeddings
@@ -32,7 +32,9 @@ def build(project: Path, *extra: str) -> tuple[int, dict]:
 
 
 def embedding_jobs(env: Env) -> list:
-    return JobClient(env.connections).find({LABEL_MODEL: "demo_review_embeddings"})
+    """Jobs of this test's embeddings request table (its dataset: the stack is shared by the session)."""
+    labels = {LABEL_MODEL: "demo_review_embeddings", LABEL_TABLE: table_label(env.table("demo_review_embeddings"))}
+    return JobClient(env.connections).find(labels)
 
 
 def results(env: Env) -> dict[int, dict]:

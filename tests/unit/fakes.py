@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from google.api_core import exceptions as core
 
 from vertex_batch.dbt_graph import BatchSettings
-from vertex_batch.errors import RequestTableError
+from vertex_batch.errors import JobError, RequestTableError
 from vertex_batch.job_client import JobSnapshot, JobSpec, JobState
 from vertex_batch.job_loop import JobLoop, LoopOptions
 from vertex_batch.ledger import LedgerEntry
@@ -86,6 +86,7 @@ class FakeJobService:
     duration: float | Callable[[JobSpec], float] = 10.0
     end_state: Callable[[JobSpec], JobState] = lambda spec: JobState.JOB_STATE_SUCCEEDED
     live_counts: bool = False
+    refuse: str = ""  # a refusal message for every create (e.g. an unknown model)
     jobs: dict[str, FakeJob] = field(default_factory=dict)
     creates: list[tuple[float, str, int]] = field(default_factory=list)  # (time, name, jobs running at create)
     gets: list[tuple[float, str]] = field(default_factory=list)
@@ -95,6 +96,8 @@ class FakeJobService:
         return sum(1 for job in self.jobs.values() if not self._done(job))
 
     def create(self, spec: JobSpec) -> JobSnapshot:
+        if self.refuse:
+            raise JobError(f"the batch job for {spec.input_uri} was refused: {self.refuse}")
         name = f"projects/p/locations/us-central1/batchPredictionJobs/{len(self.jobs) + 1}"
         keys = [row["key"] for row in self.tables[table_of(spec.input_uri)]]
         self.creates.append((self.clock.now(), name, self.running()))
@@ -160,6 +163,7 @@ class FakeJobService:
             error_message="" if writes else f"job ended {state.name}",
             output_table=output,
             labels=dict(job.spec.labels),
+            input_uri=job.spec.input_uri,
         )
 
 
@@ -172,6 +176,7 @@ class FakeWarehouse:
     landing: dict[str, list[dict]] = field(default_factory=dict)
     staged: list[StagedInput] = field(default_factory=list)
     discarded: list[str] = field(default_factory=list)
+    discarded_uris: list[str] = field(default_factory=list)
 
     def _rows(self, model: RequestModel) -> dict[str, list[str]]:
         statuses: dict[str, list[str]] = {key: [] for key in self.requests[model.name]}
@@ -221,6 +226,7 @@ class FakeWarehouse:
 
     def discard(self, staged: StagedInput) -> None:
         self.discarded.append(staged.input_table)
+        self.discarded_uris.append(staged.input_uri)
         self.tables.pop(staged.input_table, None)
         self.tables.pop(staged.output_table, None)
 

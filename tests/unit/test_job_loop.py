@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 from tests.unit.fakes import BAD_ROLE, RATE_LIMITED, World, fail_first, request_model
+from vertex_batch.errors import JobError
 from vertex_batch.job_client import JobState
 from vertex_batch.job_loop import LABEL_ATTEMPT, LABEL_CHUNK, LABEL_RUN, Phase, label_value, table_label
 from vertex_batch.ports import MaxCost
@@ -163,6 +164,8 @@ def test_attach_lands_a_job_that_finished_while_nobody_watched() -> None:
     second.run(wait=True)
     assert len(world.jobs.creates) == 1
     assert sorted(world.warehouse.landed_keys(model.name)) == world.warehouse.requests[model.name]
+    (job,) = world.jobs.jobs.values()
+    assert job.spec.input_uri in world.warehouse.discarded_uris, "its staged input is removed, as the job reports it"
     again = world.loop(run_id="r3")
     assert again.attach(model) == 0, "a landed job is not attached again"
 
@@ -319,3 +322,14 @@ def test_a_ledger_job_that_no_longer_exists_is_closed_not_attached() -> None:
     assert second.attach(model) == 0
     (entry,) = world.ledger.rows.values()
     assert (entry.landed, entry.state, entry.error_message) == (True, "FAILED", "job no longer exists")
+
+
+def test_a_refused_job_leaves_no_staged_input() -> None:
+    world = World()
+    world.jobs.refuse = "model gemini-nope not found"
+    model = world.add(request_model(per_job=2), 5)
+    loop = world.loop(cap=1)
+    with pytest.raises(JobError, match="gemini-nope"):
+        world.settle(loop, model)
+    assert sorted(world.warehouse.discarded) == sorted(s.input_table for s in world.warehouse.staged)
+    assert not loop.items

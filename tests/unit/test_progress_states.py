@@ -111,6 +111,9 @@ def test_snapshot_from_the_client_librarys_message() -> None:
             bigquery_output_dataset="bq://p.ds", bigquery_output_table="out"
         ),
         labels={"a": "b"},
+        input_config=aiplatform_v1.BatchPredictionJob.InputConfig(
+            instances_format="jsonl", gcs_source=aiplatform_v1.GcsSource(uris=["gs://b/in/input-*.jsonl"])
+        ),
     )
     snap = JobSnapshot.from_proto(job)
     assert (snap.state, snap.done, snap.succeeded, snap.state_name) == (
@@ -120,3 +123,10 @@ def test_snapshot_from_the_client_librarys_message() -> None:
         "PARTIALLY_SUCCEEDED",
     )
     assert (snap.successful, snap.failed, snap.output_table, snap.job_id) == (9, 1, "p.ds.out", "7")
+    assert snap.input_uri == "gs://b/in/input-*.jsonl"
+    bigquery = aiplatform_v1.BatchPredictionJob(
+        input_config=aiplatform_v1.BatchPredictionJob.InputConfig(
+            bigquery_source=aiplatform_v1.BigQuerySource(input_uri="bq://p.ds.t")
+        )
+    )
+    assert JobSnapshot.from_proto(bigquery).input_uri == "bq://p.ds.t"
