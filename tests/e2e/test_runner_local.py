@@ -18,7 +18,8 @@ import pytest
 from tests.e2e.helpers import REPO, Env, copy_project, subprocess_env, use_env
 from vertex_batch.cli import main
 from vertex_batch.job_client import JobClient
-from vertex_batch.runner import LABEL_MODEL, LABEL_TABLE, table_label
+from vertex_batch.plan import default_gcs_prefix, storage_client
+from vertex_batch.runner import LABEL_MODEL, LABEL_RUN, LABEL_TABLE, table_label
 
 BAD_ROLE_MESSAGE = "Please use a valid role: user, model."
 DEMO_ROWS = 300
@@ -148,7 +149,10 @@ def test_scheduler_commands_land_every_row_once(fake_stack, tmp_path, monkeypatc
         timeout=600,
     )
     assert done.returncode in (0, 3), done.stderr[-3000:]
-    assert len(model_jobs(env)) == 1, "the second submit created no job"
+    (job,) = model_jobs(env)  # the second submit created no job
+    bucket, folder = default_gcs_prefix(env.config.project, "us-central1").removeprefix("gs://").split("/", 1)
+    prefix = f"{folder}/demo_review_requests/{job.labels[LABEL_RUN]}/"
+    assert not list(storage_client(env.connections).list_blobs(bucket, prefix=prefix)), "staged files removed"
     landing = env.warehouse.run(
         "SELECT COUNT(*) AS n, COUNT(DISTINCT review_id) AS keys "
         f"FROM `{env.table('demo_review_requests__batch_output')}`"
