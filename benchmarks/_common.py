@@ -177,7 +177,7 @@ class RecordingProgress(Progress):
 
     def job(self, label: str, snapshot: JobSnapshot, rows: int) -> None:
         done = snapshot.successful + snapshot.failed
-        self.points.append(ProgressPoint(time.time(), label, snapshot.name, snapshot.state, done, rows))
+        self.points.append(ProgressPoint(time.time(), label, snapshot.name, snapshot.state_name, done, rows))
 
 
 def build(dbt: DbtProject, progress: Progress, **options: Any) -> tuple[BuildReport, float]:
@@ -214,7 +214,7 @@ class JobPoller:
             for job in jobs:
                 done = job.successful + job.failed
                 rows = done + max(job.incomplete, 0)
-                self.points.append(ProgressPoint(now, job.display_name, job.name, job.state, done, rows))
+                self.points.append(ProgressPoint(now, job.display_name, job.name, job.state_name, done, rows))
 
     def __enter__(self) -> JobPoller:
         self._thread.start()

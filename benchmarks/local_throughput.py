@@ -165,7 +165,7 @@ def service_round(bench: Bench, jobs: JobClient, table: str, number: int, poll_s
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
     return {
         "job": job.name,
-        "state": job.state,
+        "state": job.state_name,
         "rows_ok": int(usage["ok"] or 0),
         "output_tokens": tokens,
         "seconds": round(seconds, 2),

@@ -117,7 +117,7 @@ def batch(bench: Bench, input_table: str, output: str, poll_s: float) -> dict[st
     )
     return {
         "seconds": round(seconds, 2),
-        "state": snapshot.state,
+        "state": snapshot.state_name,
         "api_calls": 1 + gets,
         "create_calls": 1,
         "get_calls": gets,

@@ -116,7 +116,7 @@ def one_case(name: str, rows: int, row_delay_s: float, poll_s: float) -> dict[st
     created, started, ended = ts(job.create_time), ts(job.start_time), ts(job.end_time)
     assert created and started and ended, job
     running = ended - started
-    seen_done = min(p.t for p in progress.points if p.job == job_name and p.state == job.state)
+    seen_done = min(p.t for p in progress.points if p.job == job_name and p.state == job.state_name)
     invocations = [(inv.command, inv.start, inv.end) for inv in dbt.invocations]
     downstream = invocations[-1]
     phases = {

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "exit_code": report.exit_code,
         "jobs": len(jobs),
         "expected_jobs": math.ceil(args.rows / args.rows_per_job),
-        "job_states": sorted({job.state for job in jobs}),
+        "job_states": sorted({job.state_name for job in jobs}),
         "wall_s": round(wall, 1),
         "phases_s": {
             "dbt parse": round(sum(i.seconds for i in invocations if i.command == "parse"), 1),
