@@ -56,9 +56,7 @@ def _add_local_arguments(parser: argparse.ArgumentParser) -> None:
 
 def meta_defaults_help() -> str:
     """The ``meta.vertex_batch`` defaults, as the help's epilog shows them (from ``RequestModelDefaults``)."""
-    lines = [
-        "request model settings: meta.vertex_batch.<name>, else dbt var vertex_batch_<name>, else the default:"
-    ]
+    lines = ["request model settings: meta.vertex_batch.<name>, else dbt var vertex_batch_<name>, else the default:"]
     lines += [f"  {name}: {describe(RequestModelDefaults, name)}" for name in RequestModelDefaults.model_fields]
     return "\n".join(lines)
 

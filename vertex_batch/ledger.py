@@ -97,8 +97,7 @@ class Ledger:
         if not self.warehouse.exists(self.table_id):
             return []
         rows = self.warehouse.run(
-            f"SELECT * FROM {quote(self.table_id)} WHERE request_model = @model AND NOT landed "
-            "ORDER BY create_time",
+            f"SELECT * FROM {quote(self.table_id)} WHERE request_model = @model AND NOT landed ORDER BY create_time",
             [bigquery.ScalarQueryParameter("model", "STRING", request_model)],
         )
         return [LedgerEntry(**{name: row[name] for name, _ in COLUMNS}) for row in rows]
@@ -110,7 +109,5 @@ class Ledger:
         where, params = "", []
         if run_id:
             where, params = "WHERE run_id = @run", [bigquery.ScalarQueryParameter("run", "STRING", run_id)]
-        rows = self.warehouse.run(
-            f"SELECT * FROM {quote(self.table_id)} {where} ORDER BY create_time DESC", params
-        )
+        rows = self.warehouse.run(f"SELECT * FROM {quote(self.table_id)} {where} ORDER BY create_time DESC", params)
         return [LedgerEntry(**{name: row[name] for name, _ in COLUMNS}) for row in rows]

@@ -100,9 +100,7 @@ def test_first_run_answers_every_row_and_flattens(demo, fake_stack, monkeypatch)
     )[0]
     assert (landing["n"], landing["keys"]) == (DEMO_ROWS, DEMO_ROWS)
     ledger = env.warehouse.run(f"SELECT state, rows_submitted, landed FROM `{env.table('vertex_batch_jobs')}`")
-    assert [(r["state"], r["rows_submitted"], r["landed"]) for r in ledger] == [
-        ("SUCCEEDED", DEMO_ROWS, True)
-    ]
+    assert [(r["state"], r["rows_submitted"], r["landed"]) for r in ledger] == [("SUCCEEDED", DEMO_ROWS, True)]
     # One price table for SQL and Python: the flattened rows' cost_usd sums to the ledger's exact job cost.
     (spent,) = env.warehouse.run(f"SELECT SUM(actual_cost_usd) FROM `{env.table('vertex_batch_jobs')}`")[0]
     (flattened,) = env.warehouse.run(f"SELECT SUM(cost_usd) FROM `{env.table('demo_review_results')}`")[0]
@@ -117,9 +115,7 @@ def test_status_and_cancel_read_the_ledger(demo, fake_stack, monkeypatch, capsys
     assert main(["status", *dbt_args, "--run", report["run_id"], "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["run_id"] == report["run_id"]
-    assert [(job["state"], job["rows"], job["landed"]) for job in status["jobs"]] == [
-        ("SUCCEEDED", DEMO_ROWS, True)
-    ]
+    assert [(job["state"], job["rows"], job["landed"]) for job in status["jobs"]] == [("SUCCEEDED", DEMO_ROWS, True)]
     assert status["cost"]["spent_usd"] > 0
     assert set(status["cost"]["by_request_model"]) == {"demo_review_requests"}
     assert main(["cancel", *dbt_args, "--run", report["run_id"]]) == 0
