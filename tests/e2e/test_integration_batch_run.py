@@ -13,10 +13,10 @@ from google.cloud import storage
 
 from tests.e2e.helpers import REPO, Env, running_stack, use_env
 from vertex_batch.dbt_graph import DbtProject
-from vertex_batch.local.backends.fake import FakeFastTestBackend
-from vertex_batch.local.gemini import TEXT_ONLY_MESSAGE
+from vertex_batch.local.gemini import TEXT_ONLY_MESSAGE, batch_model_version
 from vertex_batch.progress import Progress
 from vertex_batch.runner import EXIT_PARTIAL, BuildOptions, BuildReport, Runner
+from vertex_batch.settings import RequestModelDefaults
 
 PROJECT = REPO / "integration_tests"
 REQUEST_MODELS = ("multimodal_requests", "structured_requests", "text_requests")
@@ -106,7 +106,7 @@ def test_text_results_are_answered_and_typed(built: Built) -> None:
         assert row["finish_reason"] == "STOP"
         assert row["prompt_tokens"] > 0 and row["candidate_tokens"] > 0
         assert row["total_tokens"] == row["prompt_tokens"] + row["candidate_tokens"]
-        assert row["model_version"] == FakeFastTestBackend.model_version
+        assert row["model_version"] == batch_model_version(RequestModelDefaults().model)
         assert row["error_code"] is None and row["error_message"] is None
     types = built.column_types("text_results")
     assert (types["response_text"], types["prompt_tokens"], types["is_success"]) == ("STRING", "INT64", "BOOL")
