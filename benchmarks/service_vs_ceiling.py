@@ -117,6 +117,11 @@ def _argmax(llama_cpp: Any, ctx: Any, rows: int, n_vocab: int) -> list[int]:
     return [int(t) for t in np.argmax(logits, axis=1)]
 
 
+def best_in(ceilings: list[dict[str, Any]], number: int) -> float:
+    """The ceiling of round ``number``: its fastest width."""
+    return max(c["tokens_per_s"] for c in ceilings if c["round"] == number)
+
+
 def backend_pass(backend: Any, prompts: list[ChatPrompt], batch_size: int) -> dict[str, Any]:
     """All prompts through ``generate_stream`` in batches of ``batch_size`` (as the service hands them)."""
     started = time.perf_counter()
@@ -207,6 +212,16 @@ def main(argv: list[str] | None = None) -> int:
             "backend_per_ceiling": ratio(best_backend["tokens_per_s"], ceiling["tokens_per_s"]),
             "service_per_ceiling": ratio(best_service["tokens_per_s"], ceiling["tokens_per_s"]),
             "service_per_backend": ratio(best_service["tokens_per_s"], best_backend["tokens_per_s"]),
+            # Within each round (the paths one after another, minutes apart at most): less exposed to a
+            # quiet or busy spell of the machine than the best of each path.
+            "per_round": [
+                {
+                    "round": number,
+                    "backend_per_ceiling": ratio(b["tokens_per_s"], best_in(ceilings, number)),
+                    "service_per_ceiling": ratio(s["tokens_per_s"], best_in(ceilings, number)),
+                }
+                for number, b, s in zip(range(1, args.rounds + 1), backends, services, strict=True)
+            ],
         },
     }
     print(
@@ -222,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
             "backend / ceiling": results["ratios"]["backend_per_ceiling"],
             "service / ceiling": results["ratios"]["service_per_ceiling"],
             "service / backend": results["ratios"]["service_per_backend"],
+            "service / ceiling, per round": " ".join(
+                f"{r['service_per_ceiling']:.3f}" for r in results["ratios"]["per_round"]
+            ),
         }
     )
     write_result("service_vs_ceiling", results, started)

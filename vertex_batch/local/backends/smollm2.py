@@ -54,8 +54,9 @@ _KEPT_FORMATS = frozenset({"date", "time", "date-time", "uuid"})
 # The string-character rule of llama.cpp's schema converter, and the same without control characters.
 _LOOSE_CHAR_RULE = r'char ::= [^"\\] |'
 _STRICT_CHAR_RULE = r'char ::= [^"\\\x7F\x00-\x1F] |'
-# Sequences decoded together by default: the best throughput measured on 2 cores (16-48 are within noise of
-# each other; 64 is slower, since every sequence attends over the cells shared by all).
+# Sequences decoded together by default, measured on 2 cores (benchmarks/service_vs_ceiling.py): 64 is the
+# slowest (every sequence attends over the cells shared by all); with rows that end at different times and
+# share a prefix, 32 beat 16.
 DEFAULT_MAX_BATCH = 32
 # llama.cpp's CPU threads meet at a barrier after every operation. OpenMP (libgomp) spins 300,000 times
 # there by default, so on a busy machine a waiting thread burns its time slice while the other is not
