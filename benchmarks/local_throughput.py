@@ -157,8 +157,7 @@ def service_round(bench: Bench, jobs: JobClient, table: str, number: int, poll_s
         )
     )
     stamps = sorted(
-        row["t"].timestamp()
-        for row in client.query(f"SELECT DISTINCT processed_time AS t FROM `{output}`").result()
+        row["t"].timestamp() for row in client.query(f"SELECT DISTINCT processed_time AS t FROM `{output}`").result()
     )
     tokens, seconds = int(usage["t"] or 0), seen_done - created_at
     start, end = ts(job.start_time) or created_at, ts(job.end_time) or seen_done
@@ -188,8 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=64, help="prompts (default 64)")
     parser.add_argument("--max-tokens", type=int, default=32, help="maxOutputTokens per prompt (default 32)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of each path (default 2)")
-    parser.add_argument("--batch-size", type=int, default=16,
-                        help="prompts per backend call and sequences decoded together (default 16)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=16,
+        help="prompts per backend call and sequences decoded together (default 16)",
+    )
     parser.add_argument("--n-ctx", type=int, default=2048, help="context of one sequence (default 2048)")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads (default 2)")
     parser.add_argument("--poll-s", type=float, default=0.2, help="seconds between job polls (default 0.2)")
@@ -223,8 +226,11 @@ def main(argv: list[str] | None = None) -> int:
         for number in range(1, args.rounds + 1):
             print(f"round {number}: service, one batch job of {args.rows} rows", flush=True)
             services.append(service_round(bench, jobs, table, number, args.poll_s))
-            print(f"  {services[-1]['output_tokens']} tokens in {services[-1]['seconds']} s: "
-                  f"{services[-1]['tokens_per_s']} tok/s ({services[-1]['state']})", flush=True)
+            print(
+                f"  {services[-1]['output_tokens']} tokens in {services[-1]['seconds']} s: "
+                f"{services[-1]['tokens_per_s']} tok/s ({services[-1]['state']})",
+                flush=True,
+            )
             order = snapshot_order(bench, services[-1]["job"])
             print(f"round {number}: bare runtime, the same prompts in batches of {args.batch_size}", flush=True)
             rounds.append(bare_runtime(backend, [prompts[i] for i in order], args.batch_size))
@@ -271,9 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "service end to end, tok/s (best round)": best_service["tokens_per_s"],
             "bare runtime, tok/s (best round)": best_bare.tokens_per_s,
-            "service / bare runtime (best rounds)": results["ratios"][
-                "service_per_bare_runtime_tokens_per_s_best"
-            ],
+            "service / bare runtime (best rounds)": results["ratios"]["service_per_bare_runtime_tokens_per_s_best"],
             "service / bare runtime, per round": " ".join(f"{r:.3f}" for r in per_round),
             "same generated tokens": results["same_tokens_every_round"],
             "  create → start, s": breakdown["create_to_start"],

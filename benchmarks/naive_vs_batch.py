@@ -174,8 +174,7 @@ def show(title: str, result: dict[str, Any]) -> None:
             f"(1 create + {batch_result['get_calls']} gets, every {batch_result['poll_seconds']} s)",
             "naive / batch, time": result["ratios"]["naive_per_batch_seconds"],
             "naive / batch, API calls": result["ratios"]["naive_per_batch_api_calls"],
-            "generated tokens/s, naive / batch": f"{naive_result['tokens_per_s']} / "
-            f"{batch_result['tokens_per_s']}",
+            "generated tokens/s, naive / batch": f"{naive_result['tokens_per_s']} / {batch_result['tokens_per_s']}",
             "answers that differ": result["differing_answers"],
         }
     )

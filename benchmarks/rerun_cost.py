@@ -55,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"run 1: {args.rows} new requests", flush=True)
         first, first_s = build(dbt_for(project, scale_vars(**base, scale_variant="")), progress)
-        warehouse.run(
-            f"CREATE TABLE `{snapshot}` AS SELECT request_id, request_fingerprint FROM `{requests}`"
-        )
+        warehouse.run(f"CREATE TABLE `{snapshot}` AS SELECT request_id, request_fingerprint FROM `{requests}`")
 
         print(f"run 2: every {EVERY}th prompt changed", flush=True)
         changed_vars = scale_vars(**base, scale_variant=VARIANT)
@@ -129,16 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'run':<14}{'wall s':>8}{'jobs':>6}{'rows submitted':>16}{'tokens paid':>13}")
     for run in results["runs"]:
         print(
-            f"{run['run']:<14}{run['wall_s']:>8.1f}{run['jobs']:>6}{run['rows_submitted']:>16}"
-            f"{run['tokens_paid']:>13}"
+            f"{run['run']:<14}{run['wall_s']:>8.1f}{run['jobs']:>6}{run['rows_submitted']:>16}{run['tokens_paid']:>13}"
         )
     ratios = results["ratios"]
     print_figures(
         {
             "rows submitted on the re-run / rows changed": ratios["rerun_rows_submitted_per_changed_row"],
-            "tokens paid on the re-run / tokens of the changed rows": ratios[
-                "rerun_tokens_paid_per_changed_row_token"
-            ],
+            "tokens paid on the re-run / tokens of the changed rows": ratios["rerun_tokens_paid_per_changed_row_token"],
             "tokens paid on the re-run / first run": ratios["rerun_tokens_per_first_run_tokens"],
             "rows submitted by the unchanged run": results["unchanged_rerun_rows_submitted"],
         }

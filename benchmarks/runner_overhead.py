@@ -90,9 +90,7 @@ class CallLog:
             if start <= began <= end:
                 counts[label] += 1
                 seconds[label] += ended - began
-        return {
-            label: {"calls": counts[label], "seconds": round(seconds[label], 2)} for label in sorted(counts)
-        }
+        return {label: {"calls": counts[label], "seconds": round(seconds[label], 2)} for label in sorted(counts)}
 
 
 def one_case(name: str, rows: int, row_delay_s: float, poll_s: float) -> dict[str, Any]:

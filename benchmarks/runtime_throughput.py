@@ -125,9 +125,7 @@ def plot(measurements: list[Measurement], baseline: Measurement, path: pathlib.P
     axes.plot(sizes, rates, marker="o", label="SmolLM2Backend.generate (llama_batch)")
     for size, rate in zip(sizes, rates, strict=True):
         axes.annotate(f"{rate:.0f}", (size, rate), textcoords="offset points", xytext=(0, 7), ha="center")
-    axes.axhline(
-        baseline.tokens_per_s, color="grey", linestyle="--", label="create_chat_completion, one at a time"
-    )
+    axes.axhline(baseline.tokens_per_s, color="grey", linestyle="--", label="create_chat_completion, one at a time")
     axes.set_xscale("log", base=2)
     axes.set_xticks(sizes, [str(s) for s in sizes])
     axes.set_ylim(0, max(*rates, baseline.tokens_per_s) * 1.2)
@@ -183,10 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'mode':<15}{'batch':>6}{'seconds':>9}{'out tokens':>12}{'tok/s':>8}{'ratio':>7}")
     for m in [baseline, *measurements]:
         ratio = m.ratio_to_one_at_a_time or 1.0
-        print(
-            f"{m.mode:<15}{m.batch_size:>6}{m.seconds:>9.1f}{m.output_tokens:>12}"
-            f"{m.tokens_per_s:>8.1f}{ratio:>7.2f}"
-        )
+        print(f"{m.mode:<15}{m.batch_size:>6}{m.seconds:>9.1f}{m.output_tokens:>12}{m.tokens_per_s:>8.1f}{ratio:>7.2f}")
 
     args.out.mkdir(parents=True, exist_ok=True)
     report = {

@@ -51,9 +51,7 @@ class FakeOpenAIServer:
             "id": "chatcmpl-1",
             "object": "chat.completion",
             "model": body["model"],
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
-            ],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
         }
         if self.send_usage:
             prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])

@@ -27,9 +27,7 @@ class _RefusesBadRows:
         failures = {i: "bad row" for i, text in enumerate(texts) if "bad" in text}
         if failures:
             raise BackendRowError(min(failures), "bad row", failures=failures)
-        return [
-            Generation(text=t.upper(), finish_reason="STOP", prompt_tokens=1, output_tokens=1) for t in texts
-        ]
+        return [Generation(text=t.upper(), finish_reason="STOP", prompt_tokens=1, output_tokens=1) for t in texts]
 
 
 def test_generate_each_drops_failed_rows_and_asks_again() -> None:

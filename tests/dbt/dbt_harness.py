@@ -90,9 +90,7 @@ class Dbt:
         result = DbtResult(bool(outcome.success), statuses, failures, messages, outcome)
         if expect_success is not None:
             detail = {
-                uid: (statuses[uid], messages[uid])
-                for uid in statuses
-                if statuses[uid] not in ("success", "pass")
+                uid: (statuses[uid], messages[uid]) for uid in statuses if statuses[uid] not in ("success", "pass")
             }
             assert result.success == expect_success, (
                 f"dbt {' '.join(args)} success={result.success}, expected {expect_success}: "

@@ -49,9 +49,7 @@ def test_validation_tests_fail_on_bad_requests(dbt: Dbt, warehouse: Warehouse) -
     result = dbt("build", *BAD_REQUESTS, expect_success=False)
     assert result.status("bad_requests") == "success"
     failed = {
-        uid.split(".")[2]: result.failures[uid]
-        for uid, status in result.statuses.items()
-        if uid.startswith("test.")
+        uid.split(".")[2]: result.failures[uid] for uid, status in result.statuses.items() if uid.startswith("test.")
     }
     assert all(result.statuses[uid] == "fail" for uid in result.statuses if uid.startswith("test."))
 
@@ -74,9 +72,7 @@ def test_validation_tests_fail_on_bad_requests(dbt: Dbt, warehouse: Warehouse) -
         )
         return {row["bad_id"]: row["problem"] for row in warehouse.query(f"select * from {audit}.`{table}`")}
 
-    assert rows("vertex_batch_valid_request_roles") == {
-        1: "contents[0].role is tester, not one of: user, model"
-    }
+    assert rows("vertex_batch_valid_request_roles") == {1: "contents[0].role is tester, not one of: user, model"}
     empty = rows("vertex_batch_non_empty_request_contents")
     assert set(empty) == {2, 3, 9}
     assert empty[2].startswith("contents is missing, empty or not an array")

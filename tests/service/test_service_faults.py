@@ -35,12 +35,8 @@ def test_row_faults_are_fixed_per_job_and_row_with_a_seed() -> None:
     assert 5 < sum(status is not None for status in first) < 45
 
 
-def test_api_and_row_faults(
-    start_service: Callable[..., ServiceProcess], bq: bigquery.Client, dataset: str
-) -> None:
-    service = start_service(
-        "--fault-api-error-rate", "0.3", "--fault-row-error-rate", "0.4", "--fault-seed", "5"
-    )
+def test_api_and_row_faults(start_service: Callable[..., ServiceProcess], bq: bigquery.Client, dataset: str) -> None:
+    service = start_service("--fault-api-error-rate", "0.3", "--fault-row-error-rate", "0.4", "--fault-seed", "5")
     assert all(call("GET", f"{service.url}/healthz")[0] == 200 for _ in range(10))
     answers = [call("GET", service.jobs_url()) for _ in range(60)]
     codes = {status for status, _ in answers}

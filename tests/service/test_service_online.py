@@ -13,8 +13,10 @@ from vertex_batch.local.backends.fake import FakeFastTestBackend
 
 
 def genai_client(service: ServiceProcess, api_version: str | None = None) -> genai.Client:
-    options = types.HttpOptions(base_url=service.url, api_version=api_version) if api_version else (
-        types.HttpOptions(base_url=service.url)
+    options = (
+        types.HttpOptions(base_url=service.url, api_version=api_version)
+        if api_version
+        else (types.HttpOptions(base_url=service.url))
     )
     return genai.Client(
         vertexai=True, project=PROJECT, location=LOCATION, credentials=Credentials(token="local"),

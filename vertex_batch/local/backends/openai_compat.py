@@ -150,9 +150,7 @@ class OpenAICompatibleBackend:
             data = response.json()
             choice = data["choices"][0]
         except (ValueError, KeyError, IndexError, TypeError) as error:
-            raise OpenAICompatibleError(
-                f"not an OpenAI chat completion answer: {response.text[:300]}"
-            ) from error
+            raise OpenAICompatibleError(f"not an OpenAI chat completion answer: {response.text[:300]}") from error
         message = choice.get("message") or {}
         text = message.get("content") or ""
         for stop in prompt.stop:
