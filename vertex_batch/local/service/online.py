@@ -47,16 +47,16 @@ def parse_model_ref(publisher: str, model_ref: str, config: ServiceConfig, resou
     return model_id
 
 
-def generate_content(
+def _prompt_and_backend(
     body: Any,
+    message: str,
     config: ServiceConfig,
     models: ModelHost,
-    faults: Faults,
-    read_text_file: Callable[[str], str] | None = None,
-) -> dict[str, Any]:
-    """The ``GenerateContentResponse`` for one ``GenerateContentRequest``; raises ``ApiError``."""
+    read_text_file: Callable[[str], str] | None,
+) -> tuple[ChatPrompt, ModelBackend]:
+    """The backend's prompt for a request ``body`` (a ``message`` JSON object) and the loaded backend."""
     if not isinstance(body, dict):
-        raise bad_request("The request body must be a GenerateContentRequest JSON object.")
+        raise bad_request(f"The request body must be a {message} JSON object.")
     try:
         prompt = gemini.to_prompt(
             body, default_max_tokens=config.default_max_output_tokens, read_text_file=read_text_file
@@ -68,6 +68,18 @@ def generate_content(
     except BackendUnavailable as err:
         raise ApiError(503, str(err), "UNAVAILABLE") from None
     assert backend is not None
+    return prompt, backend
+
+
+def generate_content(
+    body: Any,
+    config: ServiceConfig,
+    models: ModelHost,
+    faults: Faults,
+    read_text_file: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """The ``GenerateContentResponse`` for one ``GenerateContentRequest``; raises ``ApiError``."""
+    prompt, backend = _prompt_and_backend(body, "GenerateContentRequest", config, models, read_text_file)
     if faults.row_delay_s > 0:
         time.sleep(faults.row_delay_s)
     (result,) = generate_each(backend, [prompt])
@@ -88,19 +100,7 @@ def count_tokens(
     read_text_file: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
     """The ``CountTokensResponse`` of a ``CountTokensRequest`` (contents, systemInstruction, ...)."""
-    if not isinstance(body, dict):
-        raise bad_request("The request body must be a CountTokensRequest JSON object.")
-    try:
-        prompt = gemini.to_prompt(
-            body, default_max_tokens=config.default_max_output_tokens, read_text_file=read_text_file
-        )
-    except gemini.RowError as err:
-        raise ApiError(err.code, err.message, err.status) from None
-    try:
-        backend = models.get()
-    except BackendUnavailable as err:
-        raise ApiError(503, str(err), "UNAVAILABLE") from None
-    assert backend is not None
+    prompt, backend = _prompt_and_backend(body, "CountTokensRequest", config, models, read_text_file)
     tokens = prompt_token_count(backend, prompt)
     characters = sum(len("".join(message["content"].split())) for message in prompt.messages)
     return {
