@@ -10,7 +10,9 @@ import sys
 import pytest
 
 from tests.e2e.helpers import Env
+from vertex_batch.local.gemini import batch_model_version
 from vertex_batch.local.stack import HOST, LocalStack, StackConfig
+from vertex_batch.settings import RequestModelDefaults
 
 BAD_ROLE_MESSAGE = "Please use a valid role: user, model."
 
@@ -80,7 +82,7 @@ def test_demo_command_answers_every_valid_row_with_smollm2(tmp_path) -> None:
     ok = [row for row in rows if row["is_success"]]
     assert len(rows) == 300 and len(ok) == 299
     for row in ok:
-        assert row["model_version"] == "smollm2-135m-instruct@local"
+        assert row["model_version"] == batch_model_version(RequestModelDefaults().model)
         assert row["response_text"].strip()
         assert row["finish_reason"] in ("STOP", "MAX_TOKENS")
         assert row["prompt_tokens"] > 10 and 0 < row["candidate_tokens"] <= 8
