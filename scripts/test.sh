@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
-exec .venv/bin/pytest "$@"
+# Two workers (the machine has two cores), each taking whole test modules so module fixtures start once.
+exec .venv/bin/pytest -n 2 --dist loadfile "$@"
