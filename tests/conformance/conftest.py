@@ -8,7 +8,6 @@ Rows are slowed by 20 ms each so that a larger job stays RUNNING long enough to 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,8 +22,7 @@ from vertex_batch.local.stack import LocalStack, StackConfig
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfig]:
-    """The local stack; the SDKs' own output readers (``iter_outputs``) find the emulators through the
-    standard ``BIGQUERY_EMULATOR_HOST`` and ``STORAGE_EMULATOR_HOST`` variables."""
+    """The local stack, shared by the conformance modules."""
     config = StackConfig.with_free_ports(
         Path(tmp_path_factory.mktemp("conformance")),
         project=PROJECT,
@@ -34,19 +32,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfig]:
         service_args=("--fault-row-delay-s", "0.02"),
     )
     local = LocalStack(config)
-    saved = {name: os.environ.get(name) for name in ("BIGQUERY_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")}
     try:
         local.up()
-        os.environ["BIGQUERY_EMULATOR_HOST"] = config.bigquery_url
-        os.environ["STORAGE_EMULATOR_HOST"] = config.gcs_url
         yield config
     finally:
         local.down()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def emulator_env(stack: StackConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDKs' own output readers (``iter_outputs``) find the emulators through the standard
+    ``BIGQUERY_EMULATOR_HOST`` and ``STORAGE_EMULATOR_HOST`` variables: set them for each test, since other
+    test modules in the same process point them at their own stacks."""
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", stack.bigquery_url)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", stack.gcs_url)
 
 
 @pytest.fixture(scope="session")
