@@ -228,7 +228,7 @@ def _options(args: argparse.Namespace, run_id: str | None = None):
     )
 
 
-def _runner(args: argparse.Namespace, run_id: str | None = None, quiet: bool = False):
+def _runner(args: argparse.Namespace, run_id: str | None = None, quiet: bool = False, dbt=None):
     from vertex_batch.connections import ENV_API_ENDPOINT
     from vertex_batch.progress import Progress
     from vertex_batch.runner import Runner
@@ -237,7 +237,7 @@ def _runner(args: argparse.Namespace, run_id: str | None = None, quiet: bool = F
         _use_local_stack(args)
     local = bool(os.environ.get(ENV_API_ENDPOINT))
     progress = Progress(interval=5.0 if local else 30.0)
-    return Runner(_dbt_project(args, quiet=quiet or args.json), _options(args, run_id), progress)
+    return Runner(dbt or _dbt_project(args, quiet=quiet or args.json), _options(args, run_id), progress)
 
 
 def _finish(args: argparse.Namespace, report, exit_code: int | None = None) -> int:
@@ -266,11 +266,12 @@ def _submit(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     if args.local:
         _use_local_stack(args)
-    run = args.run or _latest_run(args)
+    dbt = _dbt_project(args, quiet=args.json)  # parsed once, for the ledger and the run
+    run = args.run or _latest_run(args, dbt)
     if run is None:
         print("no run in the ledger yet: run `vertex-batch submit` first", file=sys.stderr)
         return 0
-    report = _runner(args, run_id=run).resume(wait=args.wait)
+    report = _runner(args, run_id=run, dbt=dbt).resume(wait=args.wait)
     return _finish(args, report)
 
 
@@ -384,14 +385,14 @@ def _local(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ledger_rows(args: argparse.Namespace, run: str | None = None):
+def _ledger_rows(args: argparse.Namespace, run: str | None = None, dbt=None):
     """Ledger entries of ``run`` (default ``args.run``, else the latest run), with the connections to reach them."""
     from vertex_batch.connections import Connections
     from vertex_batch.landing import ledger_table
     from vertex_batch.ledger import Ledger
     from vertex_batch.warehouse import Warehouse
 
-    manifest = _dbt_project(args, quiet=True).parse()
+    manifest = (dbt or _dbt_project(args, quiet=True)).parse()
     tables = sorted({ledger_table(node.table_id) for node in manifest.request_models()})
     entries = []
     for table in tables:
@@ -402,8 +403,8 @@ def _ledger_rows(args: argparse.Namespace, run: str | None = None):
     return run, [(c, e) for c, e in entries if e.run_id == run]
 
 
-def _latest_run(args: argparse.Namespace) -> str | None:
-    run, _ = _ledger_rows(args, None)
+def _latest_run(args: argparse.Namespace, dbt=None) -> str | None:
+    run, _ = _ledger_rows(args, None, dbt)
     return run
 
 

@@ -176,7 +176,12 @@ class Manifest:
 
 @dataclass
 class DbtProject:
-    """One dbt project and profile, driven through ``dbtRunner``; each invocation has its own target path."""
+    """One dbt project and profile, driven through ``dbtRunner``; each invocation has its own target path.
+
+    The project is parsed once per instance: later invocations (``build``, ``ls``) are handed the parsed
+    manifest, as dbt's programmatic API allows, instead of parsing again. A new process starts from the
+    newest partial-parse file under the target root, so dbt re-reads only the files that changed.
+    """
 
     project_dir: Path
     profiles_dir: Path | None = None
@@ -186,13 +191,17 @@ class DbtProject:
     vars: str | None = None
     _count: int = 0
     _last_target: Path | None = None
+    _parsed: tuple[Any, Manifest] | None = None  # dbt's manifest object and ours, from the first parse
+
+    def _root(self) -> Path:
+        return self.target_root or (self.project_dir / "target" / "vertex_batch")
 
     def _target_path(self, label: str) -> Path:
-        """A fresh target folder, seeded with the previous one's partial-parse file (saves a full parse)."""
-        root = self.target_root or (self.project_dir / "target" / "vertex_batch")
+        """A fresh target folder, seeded with the newest partial-parse file (saves a full parse)."""
+        root = self._root()
         self._count += 1
         path = root / f"{os.getpid()}-{self._count:02d}-{label}"
-        previous = self._last_target / PARTIAL_PARSE_FILE if self._last_target else None
+        previous = self._last_target / PARTIAL_PARSE_FILE if self._last_target else _newest_partial_parse(root)
         if previous and previous.exists():
             path.mkdir(parents=True, exist_ok=True)
             shutil.copy2(previous, path / PARTIAL_PARSE_FILE)
@@ -211,8 +220,6 @@ class DbtProject:
 
     def invoke(self, command: str, *args: str) -> Path:
         """Run ``dbt <command> <args>``; return its target path; raise ``DbtError`` with the failures."""
-        from dbt.cli.main import dbtRunner
-
         target_path = self._target_path(command)
         argv = [
             command,
@@ -225,10 +232,20 @@ class DbtProject:
         ]
         if self.quiet:
             argv += ["--quiet"]
-        result = dbtRunner().invoke(argv)
+        result = self._runner(command).invoke(argv)
         if not result.success:
             raise DbtError(f"dbt {command} failed: {_failures(result)}")
+        if command == "parse":
+            self._parsed = (result.result, Manifest.load(target_path / "manifest.json"))
         return target_path
+
+    def _runner(self, command: str) -> Any:
+        """A ``dbtRunner``, given the parsed manifest unless ``command`` is the parse itself."""
+        from dbt.cli.main import dbtRunner
+
+        if command == "parse" or self._parsed is None:
+            return dbtRunner()
+        return dbtRunner(manifest=self._parsed[0])
 
     def ensure_packages(self) -> None:
         """Install the project's dbt packages when it declares some and none are installed yet."""
@@ -259,13 +276,15 @@ class DbtProject:
         return merged
 
     def parse(self) -> Manifest:
-        self.ensure_packages()
-        return Manifest.load(self.invoke("parse") / "manifest.json")
+        """The project's manifest: parsed on the first call, the same one afterwards."""
+        if self._parsed is None:
+            self.ensure_packages()
+            self.invoke("parse")
+        assert self._parsed is not None
+        return self._parsed[1]
 
     def select(self, selectors: Sequence[str], excludes: Sequence[str] = ()) -> set[str]:
         """Unique ids of the models that ``--select``/``--exclude`` pick."""
-        from dbt.cli.main import dbtRunner
-
         argv = [
             "ls",
             "--resource-type",
@@ -285,7 +304,7 @@ class DbtProject:
         if excludes:
             argv += ["--exclude", *excludes]
         argv += self._common()
-        result = dbtRunner().invoke(argv)
+        result = self._runner("ls").invoke(argv)
         if not result.success:
             raise DbtError(f"dbt ls failed: {_failures(result)}")
         return {json.loads(line)["unique_id"] for line in result.result or []}
@@ -296,6 +315,12 @@ class DbtProject:
         if excludes:
             args += ["--exclude", *excludes]
         self.invoke("build", *args)
+
+
+def _newest_partial_parse(root: Path) -> Path | None:
+    """The most recently written partial-parse file of an earlier invocation under ``root``, if any."""
+    candidates = list(root.glob(f"*/{PARTIAL_PARSE_FILE}")) if root.is_dir() else []
+    return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
 
 
 def _failures(result: Any) -> str:

@@ -262,6 +262,7 @@ class LocalStack:
         logs = self.state_dir / "logs"
         logs.mkdir(exist_ok=True)
         pids: dict[str, int] = dict(self._record().get("pids", {}) or {})  # type: ignore[arg-type]
+        started: list[tuple[ServerSpec, subprocess.Popen]] = []
         for spec in server_specs(self.config):
             if only and spec.name not in only:
                 continue
@@ -284,6 +285,9 @@ class LocalStack:
             )
             pids[spec.name] = process.pid
             self._save(pids)
+            started.append((spec, process))
+        # The servers start side by side (none needs another to start); then each must answer.
+        for spec, process in started:
             self._wait_ready(spec, process, timeout, logs / f"{spec.name}.log")
 
     @staticmethod
