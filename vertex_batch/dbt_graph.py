@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ from vertex_batch.settings import MAX_EMBEDDING_ROWS_PER_JOB, RequestModelDefaul
 
 META_KEY = "vertex_batch"
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+_INVOCATIONS = itertools.count(1)  # numbers the target folders of this process, across DbtProject instances
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,6 @@ class DbtProject:
     quiet: bool = False
     target_root: Path | None = None
     vars: str | None = None
-    _count: int = 0
     _last_target: Path | None = None
     _parsed: tuple[Any, Manifest] | None = None  # dbt's manifest object and ours, from the first parse
 
@@ -199,8 +200,7 @@ class DbtProject:
     def _target_path(self, label: str) -> Path:
         """A fresh target folder, seeded with the newest partial-parse file (saves a full parse)."""
         root = self._root()
-        self._count += 1
-        path = root / f"{os.getpid()}-{self._count:02d}-{label}"
+        path = root / f"{os.getpid()}-{next(_INVOCATIONS):02d}-{label}"
         previous = self._last_target / PARTIAL_PARSE_FILE if self._last_target else _newest_partial_parse(root)
         if previous and previous.exists():
             path.mkdir(parents=True, exist_ok=True)
