@@ -55,6 +55,9 @@ fi
 # uv (from PyPI) resolves and installs the rest in a fraction of pip's time; pip remains the fallback.
 echo "installing vertex-batch and its dependencies"
 export UV_NATIVE_TLS="${UV_NATIVE_TLS:-1}"  # the system's certificates, as pip uses them
+# Byte-compile at install, as pip does: uv does not by default, and where PYTHONDONTWRITEBYTECODE is set
+# (CI images) every process would otherwise compile aiplatform, dbt and the rest from source again.
+export UV_COMPILE_BYTECODE=1
 pip_install() {
   if "$venv/bin/pip" install --quiet "$(read_setting installer)" >/dev/null 2>&1; then
     "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" "$@" && return 0
