@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": args.rows,
         "max_output_tokens": args.max_tokens,
         "runtime_settings": {
-            "model": "SmolLM2-135M-Instruct Q4_1 (llama-cpp-python)",
+            "model": "SmolLM2-135M-Instruct Q8_0 (llama-cpp-python)",
             "model_batch_size": args.batch_size,
             "max_batch": backend.max_batch,
             "n_ctx_per_sequence": backend.n_ctx,

@@ -131,7 +131,7 @@ def plot(measurements: list[Measurement], baseline: Measurement, path: pathlib.P
     axes.set_ylim(0, max(*rates, baseline.tokens_per_s) * 1.2)
     axes.set_xlabel("sequences decoded together (max_batch)")
     axes.set_ylabel("generated tokens / s")
-    axes.set_title(f"SmolLM2-135M-Instruct Q4_1, {os.cpu_count()} CPU cores, {baseline.output_tokens} tokens")
+    axes.set_title(f"SmolLM2-135M-Instruct Q8_0, {os.cpu_count()} CPU cores, {baseline.output_tokens} tokens")
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right")
     figure.tight_layout()

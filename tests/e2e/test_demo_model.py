@@ -77,6 +77,7 @@ def test_demo_command_answers_every_valid_row_with_smollm2(tmp_path) -> None:
         (embedded,) = env.warehouse.run(
             f"SELECT COUNTIF(is_success AND dimensions = 64) AS ok FROM `{env.table('demo_review_embedding_results')}`"
         )
+        (similar,) = env.warehouse.run(f"SELECT COUNT(*) AS n FROM `{env.table('demo_review_similar_reviews')}`")
     finally:
         LocalStack(config).down()
     ok = [row for row in rows if row["is_success"]]
@@ -92,5 +93,6 @@ def test_demo_command_answers_every_valid_row_with_smollm2(tmp_path) -> None:
     positive = [row for row in ok if row["rating"] == 5]
     assert sum(row["predicted_sentiment"] == "positive" for row in positive) >= len(positive) // 4
     assert embedded["ok"] == 300
+    assert similar["n"] == 300, "every review has its most similar review"
     (bad,) = [row for row in rows if not row["is_success"]]
     assert bad["error_code"] == 400

@@ -145,23 +145,6 @@ def test_bigquery_path_for_a_dataset_in_the_job_region(fake_stack, tmp_path, mon
     assert landed["data_type"] == "STRING"  # as the BigQuery output of an embeddings job holds it
 
 
-def test_whole_demo_runs_both_steps_side_by_side(fake_stack, tmp_path, monkeypatch) -> None:
-    """As `vertex-batch demo` builds it: the sentiment requests and the embeddings in the same wave."""
-    env = use_env(monkeypatch, fake_stack, "e2e_embeddings_demo")
-    project = copy_project(tmp_path / "demo")
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        dirs = ["--project-dir", str(project), "--profiles-dir", str(project / "profiles")]
-        code = main(["build", *dirs, "--json", "--vars", "{vertex_batch_demo_embeddings: true}"])
-    report = json.loads(buffer.getvalue()[buffer.getvalue().index("{\n") :])
-    assert code == 3, "one sentiment request has an invalid role on purpose"
-    by_model = {model["request_model"]: model for model in report["models"]}
-    assert by_model["demo_review_embeddings"]["successful_rows"] == REVIEWS
-    assert by_model["demo_review_requests"]["successful_rows"] == REVIEWS - 1
-    (similar,) = env.warehouse.run(f"SELECT COUNT(*) AS n FROM `{env.table('demo_review_similar_reviews')}`")
-    assert similar["n"] == REVIEWS
-
-
 def test_dry_run_estimates_embeddings_without_submitting(fake_stack, tmp_path, monkeypatch) -> None:
     env = use_env(monkeypatch, fake_stack, "e2e_embeddings_dry_run")
     code, report = build(copy_project(tmp_path / "dry"), "--dry-run")

@@ -77,12 +77,12 @@ def wait_running(env: Env, at_least: int, timeout: float = 120.0) -> JobSnapshot
 
 @pytest.fixture(scope="module")
 def slow_stack(tmp_path_factory):
-    """Rows take 50 ms each, so a 300-row job runs long enough to be interrupted."""
+    """Rows take 30 ms each, so a 300-row job runs long enough (9 s) to be interrupted."""
     with running_stack(
         tmp_path_factory.mktemp("slow"),
         "fake-fast-test",
         "--fault-row-delay-s",
-        "0.05",
+        "0.03",
         "--chunk-rows",
         "16",
         "--chunk-seconds",
