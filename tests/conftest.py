@@ -1,4 +1,4 @@
-"""Test ordering for ``scripts/test.sh``'s two workers (``pytest -n 2 --dist loadfile``): the longest modules
+"""Test ordering for ``scripts/test.sh``'s workers (``pytest -n 3 --dist loadfile``): the longest modules
 start first, so that no worker is left with a long module at the end (longest-first scheduling)."""
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,6 +244,7 @@ class DbtProject:
         """A ``dbtRunner``, given the parsed manifest unless ``command`` is the parse itself."""
         from dbt.cli.main import dbtRunner
 
+        _cheap_behavior_flag_source()
         if command == "parse" or self._parsed is None:
             return dbtRunner()
         return dbtRunner(manifest=self._parsed[0])
@@ -253,6 +255,7 @@ class DbtProject:
         if declared and not (self.project_dir / "dbt_packages").exists():
             from dbt.cli.main import dbtRunner
 
+            _cheap_behavior_flag_source()
             argv = ["deps", "--project-dir", str(self.project_dir)]
             if self.profiles_dir:
                 argv += ["--profiles-dir", str(self.profiles_dir)]
@@ -315,6 +318,31 @@ class DbtProject:
         if excludes:
             args += ["--exclude", *excludes]
         self.invoke("build", *args)
+
+
+def _cheap_behavior_flag_source() -> None:
+    """Make dbt's adapter set-up cheap again. dbt-common (1.39.0, the newest) names the module that declared
+    each behavior flag with ``inspect.stack()`` and ``inspect.getmodule`` for every frame, evaluated even when
+    the flag names its source; ``getmodule`` scans ``sys.modules``, so the cost grows with every module
+    loaded (aiplatform brings thousands): 0.07-0.28 s a flag, several flags each time dbt registers its
+    adapter (every invocation). The replacement returns the same name, read from the frames' globals."""
+    from dbt_common import behavior_flags
+
+    rendered = behavior_flags.BehaviorFlagRendered
+    if getattr(rendered, "_vertex_batch_cheap_source", False):
+        return
+
+    def default_source() -> str:
+        frame = sys._getframe(1)
+        while frame is not None:
+            name = frame.f_globals.get("__name__")
+            if name and name != behavior_flags.__name__:
+                return name
+            frame = frame.f_back
+        return "Unknown"
+
+    rendered._default_source = staticmethod(default_source)  # type: ignore[method-assign]
+    rendered._vertex_batch_cheap_source = True  # type: ignore[attr-defined]
 
 
 def _newest_partial_parse(root: Path) -> Path | None:

@@ -47,3 +47,16 @@ def test_invocations_of_one_process_never_share_a_folder(tmp_path: Path) -> None
 def test_no_partial_parse_yet_means_a_plain_folder(tmp_path: Path) -> None:
     target = DbtProject(project_dir=tmp_path, target_root=tmp_path / "absent")._target_path("parse")
     assert not (target / PARTIAL_PARSE_FILE).exists()
+
+
+def test_behavior_flags_still_name_the_module_that_declared_them() -> None:
+    """The cheap replacement of dbt-common's stack inspection gives the same answer: the calling module."""
+    from dbt_common.behavior_flags import BehaviorFlagRendered
+
+    from vertex_batch.dbt_graph import _cheap_behavior_flag_source
+
+    _cheap_behavior_flag_source()
+    flag = BehaviorFlagRendered({"name": "some_flag", "default": False, "description": "d"}, {})
+    assert flag._behavior_change_event.flag_source == __name__
+    named = BehaviorFlagRendered({"name": "other", "default": True, "description": "d", "source": "dbt-x"}, {})
+    assert named._behavior_change_event.flag_source == "dbt-x"
