@@ -192,21 +192,17 @@ class DbtProject:
     quiet: bool = False
     target_root: Path | None = None
     vars: str | None = None
-    _last_target: Path | None = None
     _parsed: tuple[Any, Manifest] | None = None  # dbt's manifest object and ours, from the first parse
 
-    def _root(self) -> Path:
-        return self.target_root or (self.project_dir / "target" / "vertex_batch")
-
     def _target_path(self, label: str) -> Path:
-        """A fresh target folder, seeded with the newest partial-parse file (saves a full parse)."""
-        root = self._root()
+        """A fresh target folder; until the project is parsed, seeded with the newest partial-parse file under
+        the target root (saves a full parse). Later invocations get the parsed manifest and parse nothing."""
+        root = self.target_root or (self.project_dir / "target" / "vertex_batch")
         path = root / f"{os.getpid()}-{next(_INVOCATIONS):02d}-{label}"
-        previous = self._last_target / PARTIAL_PARSE_FILE if self._last_target else _newest_partial_parse(root)
-        if previous and previous.exists():
+        previous = _newest_partial_parse(root) if self._parsed is None else None
+        if previous is not None:
             path.mkdir(parents=True, exist_ok=True)
             shutil.copy2(previous, path / PARTIAL_PARSE_FILE)
-        self._last_target = path
         return path
 
     def _common(self) -> list[str]:

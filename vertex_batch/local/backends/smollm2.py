@@ -87,16 +87,16 @@ def smollm2_path() -> str:
     first use (a few seconds; ``scripts/setup.sh`` does it once) beside it, or under ``~/.cache/vertex-batch``
     when the package folder is read-only."""
     source = published_path()
-    for folder in (source.parent, pathlib.Path.home() / ".cache" / "vertex-batch"):
-        target = folder / RUNTIME_FILE
-        if target.is_file():
-            return str(target)
-    for folder in (source.parent, pathlib.Path.home() / ".cache" / "vertex-batch"):
+    folders = (source.parent, pathlib.Path.home() / ".cache" / "vertex-batch")
+    for folder in folders:
+        if (folder / RUNTIME_FILE).is_file():
+            return str(folder / RUNTIME_FILE)
+    for folder in folders:
         with contextlib.suppress(OSError):
             folder.mkdir(parents=True, exist_ok=True)
             if os.access(folder, os.W_OK):
                 return str(_convert(source, folder / RUNTIME_FILE))
-    raise RuntimeError(f"no writable folder for {RUNTIME_FILE} (tried {source.parent} and ~/.cache/vertex-batch)")
+    raise RuntimeError(f"no writable folder for {RUNTIME_FILE} (tried {' and '.join(map(str, folders))})")
 
 
 def _convert(source: pathlib.Path, target: pathlib.Path) -> pathlib.Path:
