@@ -32,7 +32,7 @@ if str(REPO) not in sys.path:
 
 from vertex_batch.connections import Connections  # noqa: E402
 from vertex_batch.dbt_graph import DbtProject  # noqa: E402
-from vertex_batch.job_client import JobSnapshot  # noqa: E402
+from vertex_batch.jobs import JobSnapshot  # noqa: E402
 from vertex_batch.local.stack import LocalDataset, LocalStack, StackConfig  # noqa: E402
 from vertex_batch.progress import Progress  # noqa: E402
 from vertex_batch.runner import BuildOptions, BuildReport, Runner  # noqa: E402

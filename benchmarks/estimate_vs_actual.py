@@ -30,7 +30,8 @@ from _common import bench_stack, print_figures, ratio, write_result
 from google.cloud import bigquery
 
 from vertex_batch.estimate import VertexTokenCounter, estimate_cost
-from vertex_batch.job_client import JobClient, JobSpec
+from vertex_batch.job_client import JobClient
+from vertex_batch.jobs import JobSpec
 from vertex_batch.usage import job_usage
 
 MODEL = "gemini-2.5-flash"

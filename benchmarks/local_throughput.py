@@ -35,7 +35,8 @@ from typing import Any
 from _common import Bench, bench_stack, print_figures, ratio, ts, write_result
 from google.cloud import bigquery
 
-from vertex_batch.job_client import JobClient, JobSpec
+from vertex_batch.job_client import JobClient
+from vertex_batch.jobs import JobSpec
 from vertex_batch.local import gemini
 from vertex_batch.local.backends import ChatPrompt, generate_each
 

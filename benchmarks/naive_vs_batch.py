@@ -28,7 +28,8 @@ from typing import Any
 from _common import Bench, bench_stack, dbt_for, print_figures, ratio, scale_project, scale_vars, write_result
 from google.cloud import bigquery
 
-from vertex_batch.job_client import JobClient, JobSpec
+from vertex_batch.job_client import JobClient
+from vertex_batch.jobs import JobSpec
 
 MODEL = "gemini-2.5-flash"
 

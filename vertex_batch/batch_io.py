@@ -1,25 +1,22 @@
-"""The loop's ports on Google Cloud: BigQuery staging and landing (with exact job cost), the ledger table.
-
-``BigQueryIO`` implements ``ports.BatchWarehouse`` over ``warehouse.Warehouse`` (the SQL),
-``BigQueryLedger`` implements ``ports.JobLedger``; ``estimate.CountedCosts`` is the ``ports.CostModel``.
-"""
+"""``ports.BatchWarehouse`` on Google Cloud: pending rows, staging (BigQuery tables or JSONL in Cloud Storage, as
+the IO plan says) and landing with the exact job cost, over ``warehouse.Warehouse`` (the SQL)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 from vertex_batch.errors import ConfigurationError
-from vertex_batch.job_client import JobSnapshot
-from vertex_batch.ledger import Ledger, LedgerEntry
-from vertex_batch.plan import IOPlan, Planner
-from vertex_batch.ports import Landed, Pending, RequestModel, StagedInput
+from vertex_batch.jobs import JobSnapshot
+from vertex_batch.regions import IOPlan
+from vertex_batch.request_models import Landed, Pending, RequestModel, StagedInput
+from vertex_batch.staging_bucket import Planner
 from vertex_batch.usage import JobUsage, job_usage
 from vertex_batch.warehouse import Warehouse, quote
 
 
 @dataclass
-class BigQueryIO:
+class WarehouseIO:
     """Pending rows, staging and landing for request models in BigQuery (one ``Warehouse`` per project)."""
 
     warehouse_for: Callable[[str], Warehouse]
@@ -39,7 +36,9 @@ class BigQueryIO:
         if self.planner is None:
             return None
         settings = model.settings
-        return self.planner.plan(model.table_id, settings.input, settings.location, settings.gcs_prefix)
+        info = settings.info
+        bigquery_io = info is None or "bigquery" in info.batch_io
+        return self.planner.plan(model.table_id, settings.input, settings.location, settings.gcs_prefix, bigquery_io)
 
     def pending(self, model: RequestModel, retry: bool) -> Pending:
         warehouse = self._warehouse(model.table_id)
@@ -55,13 +54,7 @@ class BigQueryIO:
             kind=settings.kind,
         )
         summary = warehouse.summarize(query, settings.key, settings.kind)
-        return Pending(
-            rows=summary.rows,
-            fingerprint=summary.fingerprint,
-            request_bytes=summary.request_bytes,
-            max_output_tokens=summary.max_output_tokens,
-            query=query,
-        )
+        return Pending(summary.rows, summary.fingerprint, summary.request_bytes, query)
 
     def all_rows(self, model: RequestModel) -> Pending:
         """Every row of the request model (``--full-refresh-predictions``)."""
@@ -71,7 +64,7 @@ class BigQueryIO:
             model.table_id, settings.key, settings.model, settings.model_parameters, settings.kind
         )
         summary = warehouse.summarize(query, settings.key, settings.kind)
-        return Pending(summary.rows, summary.fingerprint, summary.request_bytes, summary.max_output_tokens, query)
+        return Pending(summary.rows, summary.fingerprint, summary.request_bytes, query)
 
     def _work_table(self, model: RequestModel, kind: str, run_id: str, attempt: int) -> str:
         return f"{model.table_id}__batch_{kind}_{run_id}_{attempt}"
@@ -130,11 +123,10 @@ class BigQueryIO:
         else:
             rows = warehouse.land(output, model.landing_table, snapshot.name, attempt)
         used = JobUsage(cost_usd=0.0)
-        if embed:  # embeddings report tokens embedded, and have no price in prices.csv
-            tokens = warehouse.embedding_tokens(output)
-            used = JobUsage(prompt=tokens, total=tokens, cost_usd=None)
-        elif warehouse.exists(output):
-            used = job_usage(warehouse, output, model.settings.model)
+        if warehouse.exists(output):
+            used = job_usage(warehouse, output, model.settings.model, model.settings.family)
+            if model.settings.family == "text-embedding":  # billed by characters; the ledger counts tokens
+                used = replace(used, prompt=warehouse.embedding_tokens(output))
         return Landed(
             rows,
             prompt_tokens=used.prompt,
@@ -169,25 +161,3 @@ class BigQueryIO:
         )
         answered, failed = (int(value or 0) for value in rows[0])
         return answered, failed
-
-
-@dataclass
-class BigQueryLedger:
-    """``ports.JobLedger`` over the ledger table beside each request model."""
-
-    warehouse_for: Callable[[str], Warehouse]
-    _ledgers: dict[str, Ledger] = field(default_factory=dict)
-
-    def ledger(self, table_id: str) -> Ledger:
-        if table_id not in self._ledgers:
-            self._ledgers[table_id] = Ledger(self.warehouse_for(table_id.split(".", 1)[0]), table_id)
-        return self._ledgers[table_id]
-
-    def record(self, model: RequestModel, entry: LedgerEntry) -> None:
-        self.ledger(model.ledger_table).record(entry)
-
-    def unlanded(self, model: RequestModel) -> list[LedgerEntry]:
-        return self.ledger(model.ledger_table).unlanded(model.name)
-
-    def entries(self, model: RequestModel, run_id: str | None = None) -> list[LedgerEntry]:
-        return [e for e in self.ledger(model.ledger_table).entries(run_id) if e.request_model == model.name]

@@ -39,7 +39,7 @@ DEFAULT_HORIZON_DAYS = 90
 #: Production blocks new access to a model this long before its retirement ("one month before").
 ACCESS_BLOCKED_BEFORE = 1  # months
 
-_PREFIX = re.compile(r"^(?:projects/[^/]+/locations/[^/]+/)?(?:publishers/(?P<publisher>[^/]+)/)?models/")
+_PREFIX = re.compile(r"^(?:projects/[^/]+/locations/[^/]+/)?publishers/(?P<publisher>[^/]+)/models/")
 _NUMBERED_VERSION = re.compile(r"-[0-9]{3}$")
 
 
@@ -112,12 +112,15 @@ class ModelInfo(_Frozen):
     retirement: date | None = None
     replacement: str | None = None
     lifecycle_source: str
-    regions: tuple[str, ...] = ()
+    #: Regions where batch jobs of this model run; None when the catalog has no list (then a region is not refused).
+    regions: tuple[str, ...] | None = None
     global_endpoint: bool = False
     multi_region_endpoints: tuple[str, ...] = ()
     locations_source: str
     batch_io: tuple[BatchIO, ...]
-    max_rows_per_job: int
+    #: Rows (requests) one batch job may hold; None when the model's batch page documents no limit (Claude and
+    #: open models on Vertex AI): callers then fall back to their own setting rather than a guessed number.
+    max_rows_per_job: int | None = None
     max_input_bytes: int | None = None
     concurrent_jobs_quota: int | None = None  # per project and publisher (None: shared pool)
     io_source: str
@@ -167,7 +170,7 @@ class ModelInfo(_Frozen):
             return self.global_endpoint
         if location in ("us", "eu"):
             return location in self.multi_region_endpoints
-        return location in self.regions
+        return self.regions is None or location in self.regions
 
     @property
     def flex(self) -> bool:
@@ -210,6 +213,8 @@ class Catalog(_Frozen):
     """The whole catalog: when it was last checked, its sources and its models."""
 
     checked: date
+    #: The model a request model uses when it names none (``meta.vertex_batch.model`` / var ``vertex_batch_model``).
+    default_model: str
     sources: dict[str, Source]
     models: tuple[ModelInfo, ...] = Field(default=())
     _names: dict[str, ModelInfo] = PrivateAttr(default_factory=dict)
@@ -232,12 +237,19 @@ class Catalog(_Frozen):
                 and model.replacement not in {m.id for m in self.models}
             ):
                 raise ValueError(f"{model.id}: replacement {model.replacement!r} is not a catalog model")
+        if self.default_model.lower() not in names:
+            raise ValueError(f"default_model {self.default_model!r} is not a catalog model")
         return self
 
     # --- lookups --------------------------------------------------------------------------------
     def find(self, name: str) -> ModelInfo | None:
         """The model ``name`` means (see ``model_name``), or None when the catalog does not know it."""
-        return self._index().get(model_name(name).lower()) or self._index().get(base_name(name).lower())
+        full = model_name(name).lower()
+        unversioned = full.split("@", 1)[0]
+        for candidate in (full, unversioned, _NUMBERED_VERSION.sub("", unversioned)):
+            if candidate in self._index():
+                return self._index()[candidate]
+        return None
 
     def get(self, name: str) -> ModelInfo:
         """``find``, raising ``UnknownModel`` with the catalog's nearest names."""
@@ -301,7 +313,7 @@ def model_name(model: str) -> str:
 
     ``projects/P/locations/L/publishers/google/models/gemini-3.5-flash`` and ``publishers/google/models/…``
     become ``gemini-3.5-flash``; an ``@version`` suffix is kept (Claude ids carry one: ``claude-x@20251001``)
-    and so is case.
+    and so is case; a tuned model's resource name (``projects/P/locations/L/models/ID``) stays whole.
     """
     return _PREFIX.sub("", model.strip())
 

@@ -1,4 +1,4 @@
-"""The ``vertex-batch`` command line: a thin layer over the runner, the local stack and the ledger."""
+"""The ``vertex-batch`` command line: thin commands over the runner's API, the local stack and the model catalog."""
 
 from __future__ import annotations
 
@@ -9,17 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from google.api_core.exceptions import GoogleAPICallError
-
 from vertex_batch.errors import VertexBatchError
-from vertex_batch.plan import location_hint
-from vertex_batch.report import EXIT_RUNNING
+from vertex_batch.location_errors import location_hint
+from vertex_batch.report import EXIT_BUDGET, EXIT_FAILED, EXIT_RUNNING
 from vertex_batch.settings import RequestModelDefaults, RunSettings, describe
-
-DEMO_RESULTS_MODEL = "demo_review_results"
-DEMO_SIMILAR_MODEL = "demo_review_similar_reviews"
-# The demo's embeddings step (demo_review_embeddings -> demo_review_similar_reviews) builds with this var.
-DEMO_VARS = "{vertex_batch_demo_embeddings: true}"
 
 
 def _add_dbt_arguments(parser: argparse.ArgumentParser) -> None:
@@ -153,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_dbt_arguments(doctor)
     doctor.add_argument("-s", "--select", nargs="+", default=[], help="dbt selectors (default: every request model)")
+
+    models = commands.add_parser("models", help="the model catalog: models, status, retirement, prices")
+    models.add_argument("--json", action="store_true", help="a JSON list of objects")
+    models.add_argument("--all", action="store_true", help="also retired models")
     return parser
 
 
@@ -180,9 +177,14 @@ def _use_local_stack(args: argparse.Namespace, dataset: str | None = None) -> bo
     if not running:
         print(f"starting the local stack in {args.state_dir} (model backend: {args.backend})", file=sys.stderr)
         stack.up()
-    env = stack.config.client_env(dataset or os.environ.get("VERTEX_BATCH_DATASET", "vertex_batch_demo"))
-    os.environ.update(env)
+    os.environ.update(stack.config.client_env(dataset or os.environ.get("VERTEX_BATCH_DATASET", "vertex_batch_demo")))
     return not running
+
+
+def _is_local() -> bool:
+    from vertex_batch.connections import ENV_API_ENDPOINT
+
+    return bool(os.environ.get(ENV_API_ENDPOINT))
 
 
 def _dbt_project(args: argparse.Namespace, quiet: bool = False):
@@ -202,60 +204,57 @@ def _dbt_project(args: argparse.Namespace, quiet: bool = False):
 
 def _options(args: argparse.Namespace, run_id: str | None = None):
     """``BuildOptions`` from the flags over ``RunSettings`` (environment ``VERTEX_BATCH_*``, then defaults)."""
-    from vertex_batch.connections import ENV_API_ENDPOINT
     from vertex_batch.runner import BuildOptions, new_run_id
 
-    local = bool(os.environ.get(ENV_API_ENDPOINT))
     given = {
-        "max_concurrent_jobs": args.max_concurrent_jobs,
-        "poll_seconds": args.poll_seconds,
-        "retry_backoff_seconds": args.retry_backoff,
+        "max_concurrent_jobs": getattr(args, "max_concurrent_jobs", None),
+        "poll_seconds": getattr(args, "poll_seconds", None),
+        "retry_backoff_seconds": getattr(args, "retry_backoff", None),
     }
     settings = RunSettings(**{name: value for name, value in given.items() if value is not None})
-    return BuildOptions(
-        selectors=tuple(args.select),
-        excludes=tuple(args.exclude),
+    return BuildOptions.resolve(
+        settings,
+        local=_is_local(),
+        selectors=tuple(getattr(args, "select", ())),
+        excludes=tuple(getattr(args, "exclude", ())),
         dry_run=getattr(args, "dry_run", False),
-        max_cost=args.max_cost,
-        full_refresh_predictions=args.full_refresh_predictions,
+        max_cost=getattr(args, "max_cost", None),
+        full_refresh_predictions=getattr(args, "full_refresh_predictions", False),
         detach=getattr(args, "detach", False),
-        max_concurrent_jobs=settings.max_concurrent_jobs,
-        poll_seconds=settings.poll(local),
-        retry_backoff_seconds=settings.backoff(local),
-        keep_tables=args.keep_tables,
+        keep_tables=getattr(args, "keep_tables", False),
         location=args.location,
         run_id=run_id or new_run_id(),
     )
 
 
 def _runner(args: argparse.Namespace, run_id: str | None = None, quiet: bool = False, dbt=None):
-    from vertex_batch.connections import ENV_API_ENDPOINT
+    """The runner of the command: the dbt project, the options, the cloud (or local stack) adapters."""
     from vertex_batch.progress import Progress
     from vertex_batch.runner import Runner
+    from vertex_batch.wiring import CloudBackends
 
-    if args.local:
+    if getattr(args, "local", False):
         _use_local_stack(args)
-    local = bool(os.environ.get(ENV_API_ENDPOINT))
-    progress = Progress(interval=5.0 if local else 30.0)
-    return Runner(dbt or _dbt_project(args, quiet=quiet or args.json), _options(args, run_id), progress)
+    progress = Progress(interval=5.0 if _is_local() else 30.0)
+    dbt = dbt or _dbt_project(args, quiet=quiet or getattr(args, "json", False))
+    return Runner(dbt, _options(args, run_id), CloudBackends(args.location), progress)
 
 
 def _finish(args: argparse.Namespace, report, exit_code: int | None = None) -> int:
+    from vertex_batch.views import print_outcome
+
     if args.json:
         print(json.dumps(report.to_json(), indent=2, default=str))
-    _print_outcome(report)
+    print_outcome(report)
     return report.exit_code if exit_code is None else exit_code
 
 
 def _build(args: argparse.Namespace) -> int:
-    report = _runner(args).build()
-    return _finish(args, report)
+    return _finish(args, _runner(args).build())
 
 
 def _submit(args: argparse.Namespace) -> int:
     """Submit and return: the run id alone on stdout (dbt's log is quiet), exit 0 whatever the jobs will do."""
-    from vertex_batch.report import EXIT_BUDGET, EXIT_FAILED
-
     report = _runner(args, quiet=True).submit()
     if not args.json:
         print(report.run_id)
@@ -264,110 +263,24 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    if args.local:
-        _use_local_stack(args)
-    dbt = _dbt_project(args, quiet=args.json)  # parsed once, for the ledger and the run
-    run = args.run or _latest_run(args, dbt)
+    finder = _runner(args)  # parses the project once, for the ledger lookup and the run
+    run = args.run or finder.latest_run()
     if run is None:
         print("no run in the ledger yet: run `vertex-batch submit` first", file=sys.stderr)
         return 0
-    report = _runner(args, run_id=run, dbt=dbt).resume(wait=args.wait)
-    return _finish(args, report)
-
-
-def _print_outcome(report) -> None:
-    from vertex_batch.report import EXIT_BUDGET, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
-
-    words = {
-        EXIT_OK: "every job succeeded",
-        EXIT_RUNNING: "jobs still running; run `vertex-batch resume` again later",
-        EXIT_BUDGET: f"stopped by the budget: {report.budget_stop}",
-        EXIT_PARTIAL: "finished, but some rows failed permanently (see the results' error columns)",
-        EXIT_FAILED: "at least one job did not succeed",
-        EXIT_INTERRUPTED: "interrupted",
-    }
-    if report.exit_code not in words:
-        return
-    verb = "dry run" if report.dry_run else "run"
-    print(f"vertex-batch {verb} {report.run_id}: {words[report.exit_code]}", file=sys.stderr)
+    return _finish(args, _runner(args, run_id=run, dbt=finder.dbt).resume(wait=args.wait))
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from vertex_batch.connections import Connections
+    from vertex_batch.demo import DEMO_DATASET, run_demo
     from vertex_batch.progress import Progress
-    from vertex_batch.runner import EXIT_PARTIAL, BuildOptions, Runner
 
-    root = Path(__file__).resolve().parent.parent
-    started = _use_local_stack(args, dataset="vertex_batch_demo")
+    started = _use_local_stack(args, dataset=DEMO_DATASET)
     try:
-        dbt_args = argparse.Namespace(project_dir=root, profiles_dir=root / "profiles", target=None, vars=DEMO_VARS)
-        options = BuildOptions(poll_seconds=1.0, retry_backoff_seconds=2.0)
-        report = Runner(_dbt_project(dbt_args), options, Progress(interval=5.0)).build()
-        _print_outcome(report)
-        if report.exit_code not in (0, EXIT_PARTIAL):
-            return report.exit_code
-        connections = Connections.from_env(os.environ["VERTEX_BATCH_PROJECT"])
-        _print_results(connections, os.environ["VERTEX_BATCH_DATASET"], args.rows)
-        _print_similar(connections, os.environ["VERTEX_BATCH_DATASET"], min(args.rows, 5))
-        # The demo seeds one request with an invalid role on purpose: a partial result is the expected one.
-        return 0
+        return run_demo(Progress(interval=5.0), args.rows)
     finally:
         if started and not args.keep_running:
             _stack(args).down()
-
-
-def _print_results(connections, dataset: str, limit: int) -> None:
-    client = connections.bigquery_client()
-    table = f"`{connections.project}.{dataset}.{DEMO_RESULTS_MODEL}`"
-    rows = list(
-        client.query(
-            f"SELECT review_id, response_text, finish_reason, prompt_tokens, candidate_tokens, model_version, "
-            f"is_success, error_code, error_message FROM {table} "
-            f"ORDER BY is_success, review_id LIMIT {int(limit)}"
-        ).result()
-    )
-    totals = next(
-        iter(client.query(f"SELECT COUNT(*), COUNTIF(is_success), COUNTIF(NOT is_success) FROM {table}").result())
-    )
-    print(f"\n{DEMO_RESULTS_MODEL}: {totals[0]} rows, {totals[1]} answered by the local model, {totals[2]} failed\n")
-    header = ["review_id", "response_text", "finish", "in", "out", "model_version", "ok", "error"]
-    lines = [header]
-    for row in rows:
-        error = f"{row['error_code']} {row['error_message']}" if row["error_code"] else ""
-        text = (row["response_text"] or "").replace("\n", " ")[:40]
-        lines.append(
-            [
-                str(row["review_id"]),
-                text,
-                str(row["finish_reason"] or ""),
-                str(row["prompt_tokens"] or ""),
-                str(row["candidate_tokens"] or ""),
-                str(row["model_version"] or ""),
-                str(row["is_success"]),
-                error[:60],
-            ]
-        )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for line in lines:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
-
-
-def _print_similar(connections, dataset: str, limit: int) -> None:
-    """A few reviews with their most similar other review (the demo's embeddings step)."""
-    client = connections.bigquery_client()
-    table = f"`{connections.project}.{dataset}.{DEMO_SIMILAR_MODEL}`"
-    rows = list(
-        client.query(
-            f"SELECT review_id, review_text, similar_review_id, similar_review_text, cosine_similarity FROM {table} "
-            f"WHERE review_text != similar_review_text ORDER BY cosine_similarity DESC, review_id LIMIT {int(limit)}"
-        ).result()
-    )
-    print(f"\n{DEMO_SIMILAR_MODEL}: most similar reviews by cosine similarity of their embeddings\n")
-    for row in rows:
-        print(
-            f"  {row['cosine_similarity']:.3f}  #{row['review_id']} {row['review_text'][:40]!r}  ~  "
-            f"#{row['similar_review_id']} {row['similar_review_text'][:40]!r}"
-        )
 
 
 def _local(args: argparse.Namespace) -> int:
@@ -385,32 +298,10 @@ def _local(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ledger_rows(args: argparse.Namespace, run: str | None = None, dbt=None):
-    """Ledger entries of ``run`` (default ``args.run``, else the latest run), with the connections to reach them."""
-    from vertex_batch.connections import Connections
-    from vertex_batch.landing import ledger_table
-    from vertex_batch.ledger import Ledger
-    from vertex_batch.warehouse import Warehouse
-
-    manifest = (dbt or _dbt_project(args, quiet=True)).parse()
-    tables = sorted({ledger_table(node.table_id) for node in manifest.request_models()})
-    entries = []
-    for table in tables:
-        connections = Connections.from_env(table.split(".", 1)[0], args.location)
-        ledger = Ledger(Warehouse(connections.bigquery_client()), table)
-        entries += [(connections, entry) for entry in ledger.entries()]
-    run = run or getattr(args, "run", None) or max((entry.run_id for _, entry in entries), default=None)
-    return run, [(c, e) for c, e in entries if e.run_id == run]
-
-
-def _latest_run(args: argparse.Namespace, dbt=None) -> str | None:
-    run, _ = _ledger_rows(args, None, dbt)
-    return run
-
-
 def _doctor(args: argparse.Namespace) -> int:
     """One line per check; exit 2 when one of them blocks a run."""
-    from vertex_batch.doctor import exit_code, project_checks
+    from vertex_batch.checks import exit_code
+    from vertex_batch.doctor import project_checks
 
     checks = project_checks(_dbt_project(args, quiet=True), args.location, args.select)
     for check in checks:
@@ -419,55 +310,26 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from vertex_batch.job_client import JobClient
-    from vertex_batch.usage import summarize_costs
+    from vertex_batch.views import print_status
 
-    run, entries = _ledger_rows(args)
-    if not entries:
-        print("no jobs in the ledger yet" if run is None else f"no jobs for run {run}")
-        return 0
-    rows = []
-    for connections, entry in entries:
-        snapshot = JobClient(connections).get(entry.job_name)
-        rows.append(
-            {
-                "job": entry.job_name,
-                "request_model": entry.request_model,
-                "attempt": entry.attempt,
-                "chunk": entry.chunk,
-                "state": snapshot.state_name,
-                "rows": entry.rows_submitted,
-                "successful": snapshot.successful,
-                "failed": snapshot.failed,
-                "landed": entry.landed,
-            }
-        )
-    costs = summarize_costs(entry for _, entry in entries)
-    if args.json:
-        print(json.dumps({"run_id": run, "jobs": rows, "cost": costs.to_json()}, indent=2))
-        return 0
-    print(f"run {run}")
-    for row in rows:
-        print(
-            f"  {row['request_model']} a{row['attempt']} c{row['chunk']} {row['state']:<20} "
-            f"{row['successful']}/{row['rows']} ok, {row['failed']} failed, landed={row['landed']}  {row['job']}"
-        )
-    for line in costs.describe():
-        print(line)
+    print_status(_runner(args, quiet=True).status(args.run), args.json)
     return 0
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    from vertex_batch.job_client import JobClient
-
-    run, entries = _ledger_rows(args)
-    live = [(c, e) for c, e in entries if not e.landed]
-    if not live:
+    run, cancelled = _runner(args, quiet=True).cancel(args.run)
+    if not cancelled:
         print(f"run {run}: nothing to cancel")
-        return 0
-    for connections, entry in live:
-        JobClient(connections).cancel(entry.job_name)
-        print(f"cancel requested: {entry.job_name} (completed rows are kept; `vertex-batch resume` lands them)")
+    for name in cancelled:
+        print(f"cancel requested: {name} (completed rows are kept; `vertex-batch resume` lands them)")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from vertex_batch.catalog import catalog, utc_today
+    from vertex_batch.views import print_models
+
+    print_models(catalog(), utc_today(), args.json, args.all)
     return 0
 
 
@@ -480,6 +342,7 @@ COMMANDS = {
     "status": _status,
     "cancel": _cancel,
     "doctor": _doctor,
+    "models": _models,
 }
 
 
@@ -490,23 +353,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VertexBatchError as error:
         print(f"error: {location_hint(str(error)) or error}", file=sys.stderr)
         return error.exit_code
-    except GoogleAPICallError as error:
-        hint = location_hint(str(error))
-        if hint is None and args.debug:
-            raise
-        print(f"error: {hint or error}", file=sys.stderr)
-        return 2 if hint else 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as error:
         if args.debug:
             raise
-        if type(error).__module__.startswith("vertex_batch.local"):
-            print(f"error: local stack: {error}", file=sys.stderr)
-            return 1
-        print(f"error: {type(error).__name__}: {error} (rerun with --debug for the traceback)", file=sys.stderr)
-        return 1
+        hint = location_hint(str(error))
+        detail = hint or f"{type(error).__name__}: {error} (rerun with --debug for the traceback)"
+        print(f"error: {detail}", file=sys.stderr)
+        return 2 if hint else 1
 
 
 if __name__ == "__main__":

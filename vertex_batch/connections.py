@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from vertex_batch.errors import ConfigurationError
+from vertex_batch.regions import ENV_LOCATION, GLOBAL
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
@@ -15,8 +16,19 @@ if TYPE_CHECKING:
 
 ENV_BIGQUERY_ENDPOINT = "VERTEX_BATCH_BIGQUERY_ENDPOINT"
 ENV_API_ENDPOINT = "VERTEX_BATCH_API_ENDPOINT"
-ENV_LOCATION = "VERTEX_BATCH_LOCATION"
 DEFAULT_LOCATION = "us-central1"
+
+
+def api_host(location: str) -> str:
+    """The Vertex AI API host of a location: ``us-central1-aiplatform.googleapis.com``, ``aiplatform.googleapis.com``
+    for ``global``, ``aiplatform.us.rep.googleapis.com`` for the ``us``/``eu`` multi-region endpoints (the
+    locations page of the Vertex AI docs)."""
+    location = location.lower()
+    if location == GLOBAL:
+        return "aiplatform.googleapis.com"
+    if location in ("us", "eu"):
+        return f"aiplatform.{location}.rep.googleapis.com"
+    return f"{location}-aiplatform.googleapis.com"
 
 
 @dataclass(frozen=True)
@@ -74,7 +86,7 @@ class Connections:
         from google.api_core.client_options import ClientOptions
         from google.cloud import aiplatform_v1
 
-        endpoint = self.vertex_endpoint or f"{self.location}-aiplatform.googleapis.com"
+        endpoint = self.vertex_endpoint or api_host(self.location)
         return aiplatform_v1.JobServiceClient(
             credentials=self.credentials,
             transport="rest",
@@ -86,7 +98,7 @@ class Connections:
         from google.api_core.client_options import ClientOptions
         from google.cloud import aiplatform_v1
 
-        endpoint = self.vertex_endpoint or f"{self.location}-aiplatform.googleapis.com"
+        endpoint = self.vertex_endpoint or api_host(self.location)
         return aiplatform_v1.LlmUtilityServiceClient(
             credentials=self.credentials,
             transport="rest",

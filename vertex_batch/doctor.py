@@ -9,24 +9,26 @@ say they were skipped. ``build`` runs the fast form (credentials, API, locations
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from google.api_core import exceptions as core
 
+from vertex_batch.catalog import model_name
+from vertex_batch.checks import Check
+from vertex_batch.connections import api_host
 from vertex_batch.errors import VertexBatchError
-from vertex_batch.identity import model_id
-from vertex_batch.plan import IOPlan, Planner, choose_plan, job_region
+from vertex_batch.regions import IOPlan, choose_plan, job_region
+from vertex_batch.staging_bucket import Planner
 
 if TYPE_CHECKING:
     from google.cloud import bigquery, storage
 
     from vertex_batch.connections import Connections
     from vertex_batch.dbt_graph import DbtProject
-    from vertex_batch.ports import RequestModel
+    from vertex_batch.request_models import RequestModel
 
-Status = Literal["ok", "warning", "problem", "skipped"]
 AGENT = "service-{number}@gcp-sa-aiplatform.iam.gserviceaccount.com"
 # Roles that let the Vertex AI Service Agent read and write a dataset / bucket (project-wide or on the resource).
 DATASET_ROLES = frozenset(
@@ -53,28 +55,6 @@ BUCKET_ROLES = frozenset(
 )
 GRANT_DATASET = "roles/bigquery.dataEditor"
 GRANT_BUCKET = "roles/storage.objectAdmin"
-MARKS = {"ok": "ok", "warning": "warn", "problem": "FAIL", "skipped": "skip"}
-
-
-@dataclass(frozen=True)
-class Check:
-    """The outcome of one check: a status and one line that says what was found or what to do."""
-
-    name: str
-    status: Status
-    detail: str
-
-    @property
-    def blocking(self) -> bool:
-        return self.status == "problem"
-
-    def line(self) -> str:
-        return f"[{MARKS[self.status]:>4}] {self.name}: {self.detail}"
-
-
-def exit_code(checks: Iterable[Check]) -> int:
-    """0 when nothing blocks a run, else 2 (a configuration problem)."""
-    return 2 if any(check.blocking for check in checks) else 0
 
 
 def _one_line(error: BaseException) -> str:
@@ -132,8 +112,8 @@ class Doctor:
         from google.api_core.client_options import ClientOptions
         from google.cloud import aiplatform_v1
 
-        name = f"model {model_id(model)} in {region}"
-        endpoint = self.connections.vertex_endpoint or f"{region}-aiplatform.googleapis.com"
+        name = f"model {model_name(model)} in {region}"
+        endpoint = self.connections.vertex_endpoint or api_host(region)
         try:
             client = aiplatform_v1.LlmUtilityServiceClient(
                 credentials=self.connections.credentials,
@@ -143,7 +123,7 @@ class Doctor:
             resource = f"projects/{self.connections.project}/locations/{region}/publishers/google/models/"
             client.count_tokens(
                 request={
-                    "endpoint": resource + model_id(model),
+                    "endpoint": resource + model_name(model),
                     "contents": [{"role": "user", "parts": [{"text": "ping"}]}],
                 }
             )
@@ -177,7 +157,7 @@ class Doctor:
         return Check(name, "ok", plan.describe()), plan
 
     def bucket(self, plan: IOPlan, configured: bool) -> Check:
-        from vertex_batch.plan import prepare_bucket
+        from vertex_batch.staging_bucket import prepare_bucket
 
         name = f"bucket gs://{plan.bucket}"
         try:
@@ -311,9 +291,9 @@ class Doctor:
 def project_checks(dbt: DbtProject, option: str | None = None, selectors: Sequence[str] = ()) -> list[Check]:
     """``vertex-batch doctor``: every check for the selected request models of a dbt project."""
     from vertex_batch.connections import Connections
-    from vertex_batch.plan import planner_for, storage_client
-    from vertex_batch.ports import RequestModel
+    from vertex_batch.request_models import RequestModel
     from vertex_batch.settings import RequestModelDefaults
+    from vertex_batch.staging_bucket import planner_for, storage_client
 
     manifest = dbt.parse()
     defaults = RequestModelDefaults.from_vars(dbt.project_vars())

@@ -1,4 +1,5 @@
-"""Errors a user can act on: each carries a one-line message that says what to fix."""
+"""Errors a user can act on, each with a one-line message that says what to fix; adapters translate the clients'
+exceptions into these, so the core never sees a Google or dbt exception."""
 
 from __future__ import annotations
 
@@ -33,3 +34,11 @@ class BudgetExceeded(VertexBatchError):
     """The estimated cost of a run is above ``--max-cost``."""
 
     exit_code = 2
+
+
+class JobNotFound(JobError):
+    """The job service does not know the job (deleted, or never created)."""
+
+
+class ServiceUnavailable(JobError):
+    """The job service kept failing with transient errors (429, 5xx, timeouts) after retries."""

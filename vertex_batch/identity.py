@@ -2,7 +2,8 @@
 
 ``request_fingerprint`` is the hex SHA-256 of ``<model id>\\n<job parameters>\\n<request JSON>``:
 
-- the model id as written in ``meta.vertex_batch.model`` without a ``publishers/google/models/`` prefix,
+- the model as written in ``meta.vertex_batch.model``, through ``catalog.model_name`` (no
+  ``[projects/P/locations/L/]publishers/<publisher>/models/`` prefix),
 - the job's ``modelParameters`` as JSON with sorted keys (``{}`` for Gemini generate jobs, which take none;
   the embedding options for embeddings jobs),
 - ``TO_JSON_STRING(request)``.
@@ -19,14 +20,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from vertex_batch.catalog import model_name
+
 FINGERPRINT_COLUMN = "request_fingerprint"
 REQUEST_COLUMN = "request"
-PUBLISHER_PREFIX = "publishers/google/models/"
-
-
-def model_id(model: str) -> str:
-    """The model id without its ``[projects/P/locations/L/]publishers/google/models/`` prefix."""
-    return model.strip().rsplit(PUBLISHER_PREFIX, 1)[-1]
 
 
 def canonical_params(params: Mapping[str, Any] | None) -> str:
@@ -43,14 +40,14 @@ def sql_string(text: str) -> str:
 def fingerprint_sql(model: str, params: Mapping[str, Any] | None = None, request_column: str = REQUEST_COLUMN) -> str:
     """The BigQuery expression of a row's fingerprint (same text as the dbt macro renders)."""
     return (
-        f"to_hex(sha256(concat({sql_string(model_id(model))}, '\\n', {sql_string(canonical_params(params))}, "
+        f"to_hex(sha256(concat({sql_string(model_name(model))}, '\\n', {sql_string(canonical_params(params))}, "
         f"'\\n', to_json_string({request_column}))))"
     )
 
 
 def fingerprint(model: str, params: Mapping[str, Any] | None, request_json: str) -> str:
     """The fingerprint in Python, given ``TO_JSON_STRING(request)`` as BigQuery writes it."""
-    text = f"{model_id(model)}\n{canonical_params(params)}\n{request_json}"
+    text = f"{model_name(model)}\n{canonical_params(params)}\n{request_json}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -68,7 +65,7 @@ def staged_columns_sql(
 
 
 # --- embeddings request models ------------------------------------------------------------------------------
-# A request model whose model is a text-embedding model (or meta.vertex_batch.kind 'embed') sends `content`
+# A request model whose model is an embedding model (the catalog's embedding families) sends `content`
 # (plus the optional columns) to an embeddings job. Its fingerprint's payload is TO_JSON_STRING(content), then
 # '\n<column>=' TO_JSON_STRING(value) for each optional column present and not NULL; its parameters are the job's
 # modelParameters. The dbt macros in macros/requests/embedding_request.sql render the same rules.
@@ -76,36 +73,6 @@ def staged_columns_sql(
 CONTENT_COLUMN = "content"
 #: Optional columns of an embeddings request model that take part in the identity (and go to the job), in order.
 EMBEDDING_OPTIONAL_COLUMNS = ("task_type", "title")
-#: Model-id prefixes of the embedding models.
-EMBEDDING_MODEL_PREFIXES = (
-    "text-embedding-",
-    "text-multilingual-embedding-",
-    "textembedding-gecko",
-    "gemini-embedding-",
-    "multimodalembedding",
-)
-KINDS = ("generate", "embed")
-
-
-def request_kind(model: str, kind: str | None = None) -> str:
-    """``embed`` for a text-embedding model (or an explicit ``kind``), else ``generate``."""
-    if kind is not None:
-        if kind not in KINDS:
-            raise ValueError(f"meta.vertex_batch.kind must be 'embed' or 'generate', not {kind!r}")
-        return kind
-    name = model.strip().split("/")[-1].split("@")[0]
-    return "embed" if name.startswith(EMBEDDING_MODEL_PREFIXES) else "generate"
-
-
-def embedding_parameters(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """An embeddings request model's job ``modelParameters``: ``meta.vertex_batch.model_parameters`` with
-    ``output_dimensionality`` → ``outputDimensionality`` and ``auto_truncate`` → ``autoTruncate`` over it."""
-    params = dict(meta.get("model_parameters") or {})
-    if meta.get("output_dimensionality") is not None:
-        params["outputDimensionality"] = int(meta["output_dimensionality"])
-    if meta.get("auto_truncate") is not None:
-        params["autoTruncate"] = meta["auto_truncate"] in (True, "true", "True")
-    return params
 
 
 def embedding_fingerprint_sql(model: str, params: Mapping[str, Any] | None = None, optional: Sequence[str] = ()) -> str:
@@ -118,7 +85,7 @@ def embedding_fingerprint_sql(model: str, params: Mapping[str, Any] | None = Non
         if column in optional
     ]
     return (
-        f"to_hex(sha256(concat({sql_string(model_id(model))}, '\\n', {sql_string(canonical_params(params))}, "
+        f"to_hex(sha256(concat({sql_string(model_name(model))}, '\\n', {sql_string(canonical_params(params))}, "
         f"'\\n', {', '.join(parts)})))"
     )
 

@@ -15,102 +15,52 @@ An item moves queued → submitted → running → finished → landed. Each pas
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 
-from google.api_core import exceptions as core
-
-from vertex_batch.errors import JobError
-from vertex_batch.job_client import FAILED_STATES, RUNNING_STATES, JobSnapshot, JobSpec, JobState, state_name
+from vertex_batch.budget import Budget
+from vertex_batch.errors import JobNotFound
+from vertex_batch.jobs import (
+    FAILED_STATES,
+    IDENTITY_LABELS,
+    LABEL_ATTEMPT,
+    LABEL_CHUNK,
+    LABEL_INPUT,
+    LABEL_MODEL,
+    LABEL_RUN,
+    LABEL_TABLE,
+    JobSnapshot,
+    JobSpec,
+    JobState,
+    label_value,
+    table_label,
+)
 from vertex_batch.ledger import LedgerEntry
-from vertex_batch.plan import location_hint
+from vertex_batch.location_errors import location_hint
 from vertex_batch.ports import (
     BatchWarehouse,
-    Budget,
     Clock,
     CostModel,
     JobLedger,
     JobService,
-    NoBudget,
-    Pending,
-    RequestModel,
-    StagedInput,
+    ProgressSink,
+    Silent,
     SystemClock,
 )
-from vertex_batch.progress import Progress
-from vertex_batch.report import BuildReport, ModelReport
-
-LABEL_RUN = "vertex_batch_run"
-LABEL_MODEL = "vertex_batch_model"
-LABEL_TABLE = "vertex_batch_table"
-LABEL_INPUT = "vertex_batch_input"
-LABEL_CHUNK = "vertex_batch_chunk"
-LABEL_ATTEMPT = "vertex_batch_attempt"
-# Labels that identify the same job across runs: same table, same rows, same chunk and attempt.
-IDENTITY_LABELS = (LABEL_MODEL, LABEL_TABLE, LABEL_INPUT, LABEL_CHUNK, LABEL_ATTEMPT)
-
-
-def table_label(table_id: str) -> str:
-    """A short, label-safe identity of a request table (``project.dataset.table``)."""
-    return hashlib.sha256(table_id.encode()).hexdigest()[:16]
-
-
-def label_value(text: str) -> str:
-    """A Google label value: lowercase letters, digits, ``-`` and ``_``, at most 63 characters."""
-    return re.sub(r"[^a-z0-9_-]", "_", text.lower())[:63]
-
-
-class Phase(StrEnum):
-    QUEUED = "queued"
-    SUBMITTED = "submitted"
-    RUNNING = "running"
-    FINISHED = "finished"
-    LANDED = "landed"
-
-
-IN_FLIGHT = frozenset({Phase.SUBMITTED, Phase.RUNNING})
-
-
-@dataclass
-class WorkItem:
-    """One batch job of the run, from staged input to landed output."""
-
-    model: RequestModel
-    entry: LedgerEntry
-    phase: Phase
-    spec: JobSpec | None = None
-    staged: StagedInput | None = None
-    snapshot: JobSnapshot | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.model.name} [attempt {self.entry.attempt}, chunk {self.entry.chunk}]"
-
-
-@dataclass
-class ModelState:
-    """A request model within the run: its report, its attempt and its planned retry round."""
-
-    model: RequestModel
-    report: ModelReport
-    attempt: int = 0
-    retry_at: float | None = None
-    retry_rows: Pending | None = None
-    check_retry: bool = False
+from vertex_batch.report import BuildReport
+from vertex_batch.request_models import Pending, RequestModel, StagedInput
+from vertex_batch.work import ModelState, Phase, RetryPhase, WorkItem, phase_of
 
 
 @dataclass(frozen=True)
 class LoopOptions:
-    """How the loop paces itself."""
+    """How the loop paces itself (values from ``settings.RunSettings``)."""
 
     run_id: str
-    max_concurrent_jobs: int = 4
-    poll_seconds: float = 10.0
-    retry_backoff_seconds: float = 30.0
+    max_concurrent_jobs: int
+    poll_seconds: float
+    retry_backoff_seconds: float
     keep_tables: bool = False
 
 
@@ -124,9 +74,9 @@ class JobLoop:
     costs: CostModel
     options: LoopOptions
     report: BuildReport
-    progress: Progress = field(default_factory=lambda: Progress(enabled=False))
+    progress: ProgressSink = field(default_factory=Silent)
     clock: Clock = field(default_factory=SystemClock)
-    budget: Budget = field(default_factory=NoBudget)
+    budget: Budget = field(default_factory=Budget)
     items: list[WorkItem] = field(default_factory=list)
     models: dict[str, ModelState] = field(default_factory=dict)
     cancelling: bool = False
@@ -147,16 +97,16 @@ class JobLoop:
                 continue
             try:
                 snapshot = self.jobs.get(entry.job_name)
-            except core.NotFound:
+            except JobNotFound:
                 entry.landed, entry.error_message = True, "job no longer exists"
-                entry.state = state_name(JobState.JOB_STATE_FAILED)
+                entry.state = JobState.FAILED.value
                 self.ledger.record(model, entry)
                 continue
             self.progress.message(
                 f"{model.name}: attaching to {entry.job_name} left by run {entry.run_id} "
                 f"({snapshot.state_name.lower()})"
             )
-            self.items.append(WorkItem(model, entry, self._phase_of(snapshot), snapshot=snapshot))
+            self.items.append(WorkItem(model, entry, phase_of(snapshot), snapshot=snapshot))
             state.attempt = max(state.attempt, entry.attempt)
             state.report.jobs.append(entry.job_name)
             attached += 1
@@ -208,14 +158,19 @@ class JobLoop:
 
     @property
     def in_flight(self) -> list[WorkItem]:
-        return [item for item in self.items if item.phase in IN_FLIGHT]
+        return [item for item in self.items if item.in_flight]
 
     @property
     def active(self) -> bool:
         """Jobs not landed yet, or a retry round still to come."""
         return any(item.phase != Phase.LANDED for item in self.items) or any(
-            state.retry_at is not None for state in self.models.values()
+            state.retry != RetryPhase.IDLE for state in self.models.values()
         )
+
+    def committed_usd(self) -> float:
+        """What the run has spent (landed jobs, exact) plus the estimates of the jobs in flight."""
+        landed = sum(item.entry.actual_cost_usd for item in self.items if item.phase == Phase.LANDED)
+        return landed + sum(item.entry.estimated_cost_usd for item in self.in_flight)
 
     def settle(
         self,
@@ -226,7 +181,7 @@ class JobLoop:
     ) -> bool:
         """Bring request models to settled: attach to unlanded jobs and let them land (retries included), then
         queue the rows still pending (``pending_for``) and advance. With ``wait`` until done, else one pass each.
-        ``before_queue`` sees what is about to be queued (estimates, an up-front budget). True when settled."""
+        ``before_queue`` sees what is about to be queued (estimates, the up-front budget). True when settled."""
         for model in models:
             self.attach(model)
         self.run(wait=wait)
@@ -261,33 +216,18 @@ class JobLoop:
         self._drop_queued()
         names = []
         for item in self.in_flight:
-            try:
-                self.jobs.cancel(item.entry.job_name)
-            except core.GoogleAPICallError as error:
-                raise JobError(f"could not cancel {item.entry.job_name}: {error}") from error
+            self.jobs.cancel(item.entry.job_name)
             names.append(item.entry.job_name)
         return names
 
     # --- the passes ---------------------------------------------------------------------------
-    @staticmethod
-    def _phase_of(snapshot: JobSnapshot) -> Phase:
-        if snapshot.done:
-            return Phase.FINISHED
-        return Phase.RUNNING if snapshot.state in RUNNING_STATES else Phase.SUBMITTED
-
     def _poll(self) -> None:
         for item in self.in_flight:
             try:
                 snapshot = self.jobs.get(item.entry.job_name)
-            except core.NotFound:
-                snapshot = JobSnapshot(
-                    name=item.entry.job_name,
-                    display_name="",
-                    state=JobState.JOB_STATE_FAILED,
-                    error_message="job not found",
-                )
-            item.snapshot = snapshot
-            item.phase = self._phase_of(snapshot)
+            except JobNotFound:
+                snapshot = JobSnapshot.lost(item.entry.job_name)
+            item.observe(snapshot)
             self.progress.job(item.label, snapshot, item.entry.rows_submitted)
 
     def _land(self) -> None:
@@ -344,21 +284,22 @@ class JobLoop:
             self.progress.message(f"{model.name}: {count} row(s) failed with {status[:200]}")
         if not self.options.keep_tables:
             self.warehouse.discard(staged)
-        item.phase = Phase.LANDED
-        state.check_retry = True
+        item.landed()
+        state.job_landed()
 
     def _plan_retries(self) -> None:
         for state in self.models.values():
-            if not state.check_retry or self.has_unlanded(state.model):
+            if state.retry != RetryPhase.CHECK or self.has_unlanded(state.model):
                 continue
-            state.check_retry = False
-            if self.cancelling or self.report.budget_stop or state.attempt >= state.model.settings.max_attempts:
+            if self.cancelling or self.budget.stopped or state.attempt >= state.model.settings.max_attempts:
+                state.nothing_to_retry()
                 continue
             pending = self.warehouse.pending(state.model, retry=True)
             if pending.rows == 0:
+                state.nothing_to_retry()
                 continue
             delay = self.options.retry_backoff_seconds * (2 ** max(state.attempt - 1, 0))
-            state.retry_at, state.retry_rows = self.clock.now() + delay, pending
+            state.plan_retry(self.clock.now() + delay, pending)
             self.progress.message(
                 f"{state.model.name}: {pending.rows} row(s) failed with retryable errors; "
                 f"attempt {state.attempt + 1} of {state.model.settings.max_attempts} in {delay:.0f} s"
@@ -367,24 +308,18 @@ class JobLoop:
     def _stage_due_retries(self) -> None:
         now = self.clock.now()
         for state in self.models.values():
-            if state.retry_at is None or state.retry_at > now or state.retry_rows is None:
-                continue
-            pending, state.retry_at, state.retry_rows = state.retry_rows, None, None
-            self.queue(state.model, pending, state.attempt + 1)
+            if state.due(now):
+                self.queue(state.model, state.take_retry(), state.attempt + 1)
 
     def _submit(self) -> None:
         slots = self.options.max_concurrent_jobs - len(self.in_flight)
         for item in [item for item in self.items if item.phase == Phase.QUEUED]:
-            if slots <= 0 or self.cancelling or self.report.budget_stop:
-                return
-            committed = sum(i.entry.actual_cost_usd for i in self.items if i.phase == Phase.LANDED) + sum(
-                i.entry.estimated_cost_usd for i in self.in_flight
-            )
-            refusal = self.budget.refuse(item.entry.estimated_cost_usd, committed)
-            if refusal:
-                self.report.budget_stop = refusal
-                self.progress.message(f"budget: {refusal}; submitting nothing more (landed rows are kept)")
+            if self.budget.stopped or not self.budget.allow(item.entry.estimated_cost_usd, self.committed_usd()):
+                self.report.budget_stop = self.budget.stopped
+                self.progress.message(f"budget: {self.budget.stopped}; submitting nothing more (landed rows are kept)")
                 self._drop_queued()
+                return
+            if slots <= 0 or self.cancelling:
                 return
             self._submit_one(item)
             slots -= 1
@@ -409,8 +344,7 @@ class JobLoop:
         report = self.state(model).report
         report.submitted_rows += entry.rows_submitted
         report.jobs.append(snapshot.name)
-        item.snapshot = snapshot
-        item.phase = self._phase_of(snapshot)
+        item.observe(snapshot)
 
     def _find_existing(self, item: WorkItem) -> JobSnapshot | None:
         """A job for the same table, rows, chunk and attempt that neither failed nor landed yet.
@@ -434,7 +368,7 @@ class JobLoop:
             if item.staged is not None and not self.options.keep_tables:
                 self.warehouse.discard(item.staged)
         for state in self.models.values():
-            state.retry_at = state.retry_rows = None
+            state.drop_retry()
 
     def _pause(self) -> float:
         """Seconds until the next pass: the poll interval, or sooner when a retry round falls due."""
@@ -443,6 +377,3 @@ class JobLoop:
         if due:
             pause = min(pause, max(min(due) - self.clock.now(), 0.0))
         return 0.0 if pause == float("inf") else pause
-
-
-__all__ = ["IN_FLIGHT", "JobLoop", "LoopOptions", "ModelState", "Phase", "WorkItem", "state_name"]

@@ -18,6 +18,17 @@ JOB_OUTPUT_COLUMNS = (("response", "JSON"), ("status", "STRING"), ("processed_ti
 LANDING_EXTRA_COLUMNS = (("batch_job_name", "STRING"), ("batch_attempt", "INT64"), ("landed_at", "TIMESTAMP"))
 # Every column a landed row has beyond the request model's own, in order.
 BATCH_OUTPUT_COLUMNS = JOB_OUTPUT_COLUMNS + LANDING_EXTRA_COLUMNS
+#: Rows answered outside a batch job land with ``batch_job_name`` = ``<lane>/<run id>/...``; every other row came
+#: from a batch job. The lane decides what share of the standard price a row pays (``costs.share_sql``).
+LANE_PREFIXES = {"flex": "flex/", "online": "online/"}
+
+
+def lane_sql(job_name_column: str) -> str:
+    """The lane of a landed row (``'batch'``, ``'flex'`` or ``'online'``) from its ``batch_job_name``."""
+    cases = " ".join(
+        f"when starts_with({job_name_column}, '{prefix}') then '{lane}'" for lane, prefix in LANE_PREFIXES.items()
+    )
+    return f"(case {cases} else 'batch' end)"
 
 
 def dataset_of(table_id: str) -> str:

@@ -1,84 +1,28 @@
-"""The job loop's ports: what it needs from the job service, the warehouse, the ledger, costs and the clock.
+"""The ports of the runner's core: what the job loop and the runner need from the job service, the warehouse, the
+ledger, costs, progress output and the clock, and the factory that builds them for a run.
 
-Production wires them to the official clients (``job_client.JobClient``, ``bigquery_io.BigQueryIO``);
-unit tests wire them to in-memory fakes (``tests/unit/fakes.py``).
+Protocols only (plus the real clock and a silent progress sink): no Google client, dbt or UI is imported here.
+``wiring.CloudBackends`` connects them to the official clients; unit tests connect them to in-memory fakes
+(``tests/unit/fakes.py``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from vertex_batch.dbt_graph import BatchSettings
-from vertex_batch.job_client import JobSnapshot, JobSpec
-from vertex_batch.landing import landing_table, ledger_table
+from vertex_batch.checks import Check
+from vertex_batch.jobs import JobSnapshot, JobSpec
 from vertex_batch.ledger import LedgerEntry
-
-
-@dataclass(frozen=True)
-class RequestModel:
-    """One request model as the loop sees it: its dbt name, its table and its settings."""
-
-    name: str
-    table_id: str
-    settings: BatchSettings
-    alias: str = ""
-
-    @property
-    def landing_table(self) -> str:
-        return landing_table(self.table_id)
-
-    @property
-    def ledger_table(self) -> str:
-        return ledger_table(self.table_id)
-
-    @property
-    def label(self) -> str:
-        return self.alias or self.table_id.rsplit(".", 1)[-1]
-
-
-@dataclass(frozen=True)
-class Pending:
-    """Rows a request model still needs answered: how many, a fingerprint of exactly which, and a handle
-    (``query``) the warehouse stages them from."""
-
-    rows: int
-    fingerprint: str
-    request_bytes: int = 0
-    max_output_tokens: int = 0
-    query: str = ""
-
-
-@dataclass(frozen=True)
-class StagedInput:
-    """One job's input and destination, ready to submit."""
-
-    input_uri: str
-    output_uri: str
-    rows: int
-    input_table: str
-    output_table: str
-    note: str = ""  # how the rows reach the job (e.g. "BigQuery input in us-central1"), for progress output
-
-
-@dataclass(frozen=True)
-class Landed:
-    """What landing one job's output wrote to the landing table."""
-
-    rows: int
-    prompt_tokens: int = 0
-    candidate_tokens: int = 0
-    total_tokens: int = 0
-    failures: tuple[tuple[str, int], ...] = field(default=())
-    thoughts_tokens: int = 0
-    cached_tokens: int = 0
-    cost_usd: float | None = None  # exact batch cost of the output rows (``usage.job_usage``); None: unpriced
+from vertex_batch.regions import IOPlan, Region
+from vertex_batch.request_models import Estimate, Landed, Pending, RequestModel, StagedInput
 
 
 class JobService(Protocol):
-    """Vertex AI batch prediction jobs (``job_client.JobClient``)."""
+    """Vertex AI batch prediction jobs. Errors: ``errors.JobNotFound`` (get), ``errors.JobError`` (a refusal),
+    ``errors.ServiceUnavailable`` (still failing after retries), ``errors.ConfigurationError`` (permissions)."""
 
     def create(self, spec: JobSpec) -> JobSnapshot: ...
 
@@ -90,10 +34,22 @@ class JobService(Protocol):
 
 
 class BatchWarehouse(Protocol):
-    """The warehouse side of a job: pending rows, staging (the location-aware plan plugs in here), landing."""
+    """The warehouse side of a job: checks, pending rows, staging (location-aware), landing."""
+
+    def check(self, model: RequestModel) -> None:
+        """Refuse a request table a job cannot take (``RequestTableError``, one line with the fix)."""
+        ...
+
+    def plan(self, model: RequestModel) -> IOPlan | None:
+        """How the model's rows reach its jobs (None when no planner decides)."""
+        ...
 
     def pending(self, model: RequestModel, retry: bool) -> Pending:
         """Rows not settled yet; with ``retry`` only rows whose failures are retryable and attempts remain."""
+        ...
+
+    def all_rows(self, model: RequestModel) -> Pending:
+        """Every row of the request model (``--full-refresh-predictions``)."""
         ...
 
     def stage(self, model: RequestModel, pending: Pending, attempt: int, run_id: str) -> list[StagedInput]:
@@ -112,6 +68,10 @@ class BatchWarehouse(Protocol):
         """Drop a job's staged input and raw output."""
         ...
 
+    def outcome(self, model: RequestModel, job_names: list[str]) -> tuple[int, int]:
+        """Rows these jobs answered, and rows of them that ended failed with no success ever."""
+        ...
+
 
 class JobLedger(Protocol):
     """The ledger table ``vertex_batch_jobs`` beside each request model."""
@@ -125,55 +85,35 @@ class JobLedger(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Estimate:
-    """A cost estimate of rows before they are submitted."""
-
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float
-    low_usd: float | None = None
-    high_usd: float | None = None
-    details: tuple[str, ...] = ()  # how it was estimated and what it assumes, for --dry-run
-
-
 class CostModel(Protocol):
-    """Estimates before submitting and actual cost after landing (``costs.py`` owns the prices)."""
+    """Estimates before submitting and actual cost after landing (prices from the model catalog)."""
 
     def estimate(self, model: RequestModel, pending: Pending) -> Estimate: ...
 
     def actual(self, model: RequestModel, landed: Landed) -> float: ...
 
 
-class Budget(Protocol):
-    """Asked before every submit (first jobs, later chunks, retry rounds)."""
+class QueryRunner(Protocol):
+    """Runs a query and returns its (small) result rows."""
 
-    def refuse(self, next_job_usd: float, committed_usd: float) -> str | None:
-        """A one-line reason to stop submitting, or None. ``committed_usd``: landed cost plus the estimates of
-        jobs in flight."""
-        ...
+    def run(self, sql: str) -> Sequence[Sequence[Any]]: ...
 
 
-@dataclass(frozen=True)
-class NoBudget:
-    """No limit."""
+class ProgressSink(Protocol):
+    """Where the loop reports: one-line messages and job updates (``progress.Progress`` on a terminal)."""
 
-    def refuse(self, next_job_usd: float, committed_usd: float) -> str | None:
+    def message(self, text: str) -> None: ...
+
+    def job(self, label: str, snapshot: JobSnapshot, rows: int) -> None: ...
+
+
+class Silent:
+    """A progress sink that says nothing."""
+
+    def message(self, text: str) -> None:
         return None
 
-
-@dataclass(frozen=True)
-class MaxCost:
-    """``--max-cost``: stop before a job that would take the run above ``limit_usd``."""
-
-    limit_usd: float
-
-    def refuse(self, next_job_usd: float, committed_usd: float) -> str | None:
-        if committed_usd + next_job_usd > self.limit_usd * (1 + 1e-9):
-            return (
-                f"the next job (estimated ${next_job_usd:.4f}) would take the run to "
-                f"${committed_usd + next_job_usd:.4f}, above --max-cost ${self.limit_usd:.4f}"
-            )
+    def job(self, label: str, snapshot: JobSnapshot, rows: int) -> None:
         return None
 
 
@@ -193,3 +133,41 @@ class SystemClock:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(max(seconds, 0.0))
+
+
+@dataclass(frozen=True)
+class RunAdapters:
+    """The adapters of one run in one project and job region."""
+
+    jobs: JobService
+    warehouse: BatchWarehouse
+    ledger: JobLedger
+    costs: CostModel
+
+
+class Backends(Protocol):
+    """Builds a run's adapters (the one wiring point: ``wiring.CloudBackends`` or a test's fakes)."""
+
+    def dataset_location(self, dataset: str) -> str | None:
+        """Where ``project.dataset`` lives (``US``, ``us-central1``), None when it does not exist."""
+        ...
+
+    def default_region(self, project: str) -> str:
+        """The region used when nothing else says (no request model dataset exists yet)."""
+        ...
+
+    def preflight(self, project: str, region: str) -> list[Check]:
+        """The fast checks before a run: credentials and the Vertex AI API in the region."""
+        ...
+
+    def adapters(self, project: str, region: Region, *, dry_run: bool, warn: Any) -> RunAdapters:
+        """The job service, warehouse, ledger and cost model of a run in ``region`` (``warn``: one-line warnings)."""
+        ...
+
+    def ledger_entries(self, tables: Sequence[str]) -> list[tuple[str, LedgerEntry]]:
+        """Every ledger row of these ledger tables, with its table (``status``, ``cancel``, ``resume``)."""
+        ...
+
+    def job_service(self, project: str, region: str) -> JobService:
+        """The job service of ``project`` in ``region`` (``status``, ``cancel``)."""
+        ...

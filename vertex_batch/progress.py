@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from vertex_batch.job_client import JobSnapshot
+from vertex_batch.jobs import JobSnapshot
 
 NO_COUNTS = "row counts not reported while the job runs"
 

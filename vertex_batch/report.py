@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from vertex_batch.job_client import FAILED_STATES, state_name
+from vertex_batch.jobs import FAILED_STATES
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -14,7 +14,7 @@ EXIT_RUNNING = 75  # EX_TEMPFAIL: jobs still run; call `vertex-batch resume` aga
 EXIT_INTERRUPTED = 130
 
 # Job states (short names, as in the ledger and reports) that end a job without success.
-FAILED_STATE_NAMES = frozenset(state_name(state) for state in FAILED_STATES)
+FAILED_STATE_NAMES = frozenset(state.value for state in FAILED_STATES)
 
 
 @dataclass

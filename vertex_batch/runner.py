@@ -1,5 +1,5 @@
-"""``vertex-batch build | submit | resume``: build request models with dbt, run their batch jobs, land answers,
-build downstream.
+"""``vertex-batch build | submit | resume | status | cancel``: build request models with dbt, run their batch jobs,
+land answers, build downstream; report on and cancel a run.
 
 The run goes in waves: a wave holds the request models whose inputs need no answer of a later wave. For each
 wave: ``dbt build +R`` (validation tests included), then per request model: attach to jobs an earlier run left
@@ -10,58 +10,34 @@ unlanded, submit the rows not yet settled (chunked by ``max_rows_per_job``), and
 - ``submit`` builds the first wave, submits its jobs and returns;
 - ``resume`` lands what finished, resubmits retryable rows, moves on to later waves and builds downstream once
   every job has landed; without ``wait`` it makes one pass and reports whether jobs still run.
+
+The runner reaches BigQuery, Vertex AI and the ledger only through the adapters ``ports.Backends`` builds
+(``wiring.CloudBackends`` at the edge, fakes in the unit tests).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any, Protocol
 
-from vertex_batch.batch_io import BigQueryIO, BigQueryLedger
-from vertex_batch.connections import ENV_LOCATION, Connections
-from vertex_batch.dbt_graph import DbtProject, ModelNode
-from vertex_batch.doctor import Doctor
-from vertex_batch.errors import BudgetExceeded, ConfigurationError
-from vertex_batch.estimate import CountedCosts, VertexTokenCounter
-from vertex_batch.job_client import JobClient
-from vertex_batch.job_loop import LABEL_MODEL, LABEL_RUN, LABEL_TABLE, JobLoop, LoopOptions, label_value, table_label
-from vertex_batch.plan import Region, planner_for, run_region, storage_client
-from vertex_batch.ports import Budget, Clock, MaxCost, NoBudget, Pending, RequestModel, SystemClock
-from vertex_batch.progress import Progress
-from vertex_batch.report import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_PARTIAL,
-    EXIT_RUNNING,
-    BuildReport,
-    ModelReport,
-)
-from vertex_batch.settings import MAX_COST_VAR, RequestModelDefaults
-from vertex_batch.warehouse import Warehouse
-
-__all__ = [
-    "EXIT_FAILED",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_PARTIAL",
-    "EXIT_RUNNING",
-    "LABEL_MODEL",
-    "LABEL_RUN",
-    "LABEL_TABLE",
-    "BuildOptions",
-    "BuildReport",
-    "Mode",
-    "ModelReport",
-    "Runner",
-    "label_value",
-    "new_run_id",
-    "table_label",
-]
+from vertex_batch.budget import Budget
+from vertex_batch.errors import ConfigurationError
+from vertex_batch.job_loop import JobLoop, LoopOptions
+from vertex_batch.landing import ledger_table
+from vertex_batch.ledger import LedgerEntry
+from vertex_batch.lifecycle import check_models, served_in
+from vertex_batch.manifest import Manifest, ModelNode
+from vertex_batch.ports import Backends, Clock, JobService, ProgressSink, SystemClock
+from vertex_batch.regions import ENV_LOCATION, Region, fit_location, run_region
+from vertex_batch.report import BuildReport, ModelReport
+from vertex_batch.request_models import Pending, RequestModel
+from vertex_batch.settings import MAX_COST_VAR, RequestModelDefaults, RunSettings
+from vertex_batch.usage import CostSummary, summarize_costs
 
 
 def new_run_id() -> str:
@@ -74,117 +50,77 @@ class Mode(StrEnum):
     RESUME = "resume"
 
 
+class DbtGraph(Protocol):
+    """What the runner asks of dbt (``dbt_graph.DbtProject``)."""
+
+    def parse(self) -> Manifest: ...
+
+    def project_vars(self) -> dict[str, Any]: ...
+
+    def select(self, selectors: Sequence[str], excludes: Sequence[str] = ()) -> set[str]: ...
+
+    def build(self, selectors: Sequence[str], excludes: Sequence[str] = ()) -> None: ...
+
+
 @dataclass(frozen=True)
 class BuildOptions:
-    """How a run behaves (CLI flags; defaults in ``settings.RunSettings``)."""
+    """How a run behaves: the CLI's flags over ``settings.RunSettings`` (see ``resolve``)."""
 
+    max_concurrent_jobs: int
+    poll_seconds: float
+    retry_backoff_seconds: float
     selectors: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
     dry_run: bool = False
     max_cost: float | None = None
     full_refresh_predictions: bool = False
     detach: bool = False
-    max_concurrent_jobs: int = 4
-    poll_seconds: float = 10.0
-    retry_backoff_seconds: float = 30.0
     keep_tables: bool = False
     location: str | None = None
     run_id: str = field(default_factory=new_run_id)
 
+    @classmethod
+    def resolve(cls, settings: RunSettings | None = None, *, local: bool, **flags: Any) -> BuildOptions:
+        """The options of a run: ``settings`` (flags > ``VERTEX_BATCH_*`` > defaults) for a local or cloud run."""
+        settings = settings or RunSettings()
+        return cls(
+            max_concurrent_jobs=settings.max_concurrent_jobs,
+            poll_seconds=settings.poll(local),
+            retry_backoff_seconds=settings.backoff(local),
+            **flags,
+        )
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """``vertex-batch status``: a run's jobs as the service reports them, and its cost."""
+
+    run_id: str | None
+    jobs: list[dict[str, Any]]
+    cost: CostSummary
+
 
 class Runner:
-    """Wires dbt, the job loop and the Google Cloud ports for one run."""
+    """Runs the commands of one dbt project over the adapters ``backends`` builds."""
 
     def __init__(
         self,
-        dbt: DbtProject,
+        dbt: DbtGraph,
         options: BuildOptions,
-        progress: Progress | None = None,
-        connections: Callable[[str], Connections] | None = None,
+        backends: Backends,
+        progress: ProgressSink | None = None,
         clock: Clock | None = None,
     ) -> None:
+        from vertex_batch.ports import Silent
+
         self.dbt = dbt
         self.options = options
-        self.progress = progress or Progress()
+        self.backends = backends
+        self.progress = progress or Silent()
         self.clock = clock or SystemClock()
-        self._connections_for = connections or (lambda project: Connections.from_env(project, options.location))
-        self._warehouses: dict[str, Warehouse] = {}
         self.report = BuildReport(run_id=options.run_id, dry_run=options.dry_run)
+        self.budget = Budget(self._max_cost())
         self.loop: JobLoop | None = None
-
-    # --- clients ---------------------------------------------------------------------------------
-    def warehouse(self, project: str) -> Warehouse:
-        if project not in self._warehouses:
-            self._warehouses[project] = Warehouse(self._connections_for(project).bigquery_client())
-        return self._warehouses[project]
-
-    def _region(self, project: str, nodes: list[ModelNode], defaults: RequestModelDefaults) -> Region:
-        """The run's job region (plan.run_region), then the fast doctor checks: credentials and the API there."""
-        connections = self._connections_for(project)
-        configured = [node.batch_settings(defaults).location for node in nodes]
-        warehouse = self.warehouse(project)
-        locations = [warehouse.dataset_location(f"{node.database}.{node.schema}") for node in nodes]
-        region = run_region(self.options.location, configured, locations, os.environ.get(ENV_LOCATION))
-        region = region or Region(connections.location, "default region: no request model dataset exists yet")
-        doctor = Doctor(
-            replace(connections, location=region.name),
-            planner_for(connections),
-            lambda: warehouse.client,
-            lambda: storage_client(connections),
-        )
-        self.progress.message(f"job region {region.name} ({region.source})")
-        for check in (doctor.credentials(), doctor.vertex_api(region.name)):
-            if check.blocking:
-                raise ConfigurationError(check.line())
-            self.progress.message(check.line())
-        return region
-
-    def _io(self, project: str, region: Region | None = None) -> BigQueryIO:
-        connections = self._connections_for(project)
-        return BigQueryIO(self.warehouse, planner=planner_for(connections, region, dry_run=self.options.dry_run))
-
-    def _max_cost(self) -> float | None:
-        """``--max-cost``, else the dbt var ``vertex_batch_max_cost`` (USD), else no budget."""
-        if self.options.max_cost is not None:
-            return self.options.max_cost
-        value = self.dbt.project_vars().get(MAX_COST_VAR)
-        try:
-            return None if value in (None, "") else float(value)
-        except (TypeError, ValueError) as error:
-            raise ConfigurationError(f"var {MAX_COST_VAR} must be a number of USD, not {value!r}") from error
-
-    def _budget(self) -> Budget:
-        limit = self._max_cost()
-        return MaxCost(limit) if limit is not None else NoBudget()
-
-    def _make_loop(self, project: str, io: BigQueryIO, wait: bool, region: Region | None = None) -> JobLoop:
-        options = LoopOptions(
-            run_id=self.options.run_id,
-            max_concurrent_jobs=self.options.max_concurrent_jobs,
-            poll_seconds=self.options.poll_seconds,
-            # Without waiting, the scheduler's interval between `resume` calls is the backoff.
-            retry_backoff_seconds=self.options.retry_backoff_seconds if wait else 0.0,
-            keep_tables=self.options.keep_tables,
-        )
-        connections = self._connections_for(project)
-        if region is not None:
-            connections = replace(connections, location=region.name)
-        return JobLoop(
-            jobs=JobClient(connections),
-            warehouse=io,
-            ledger=BigQueryLedger(self.warehouse),
-            costs=CountedCosts(
-                runner_for=self.warehouse,
-                counter_for=lambda _project: VertexTokenCounter(connections),
-                refuse_unpriced=self._max_cost() is not None,
-                warn=self.progress.message,
-            ),
-            options=options,
-            report=self.report,
-            progress=self.progress,
-            clock=self.clock,
-            budget=self._budget(),
-        )
 
     # --- the commands --------------------------------------------------------------------------------
     def build(self) -> BuildReport:
@@ -198,6 +134,42 @@ class Runner:
     def resume(self, wait: bool = False) -> BuildReport:
         """Land, retry, advance waves and build downstream; one pass unless ``wait``."""
         return self.run(Mode.RESUME, wait=wait)
+
+    def latest_run(self) -> str | None:
+        """The newest run id in the ledgers of the project's request models."""
+        return max((entry.run_id for _, entry in self._ledger_entries()), default=None)
+
+    def status(self, run_id: str | None = None) -> RunStatus:
+        """The jobs of ``run_id`` (default: the latest run) as the service reports them, and the run's cost."""
+        run_id = run_id or self.latest_run()
+        found = [(table, entry) for table, entry in self._ledger_entries() if entry.run_id == run_id]
+        jobs = []
+        for table, entry in found:
+            snapshot = self._job_service(table, entry).get(entry.job_name)
+            jobs.append(
+                {
+                    "job": entry.job_name,
+                    "request_model": entry.request_model,
+                    "attempt": entry.attempt,
+                    "chunk": entry.chunk,
+                    "state": snapshot.state_name,
+                    "rows": entry.rows_submitted,
+                    "successful": snapshot.successful,
+                    "failed": snapshot.failed,
+                    "landed": entry.landed,
+                }
+            )
+        return RunStatus(run_id, jobs, summarize_costs(entry for _, entry in found))
+
+    def cancel(self, run_id: str | None = None) -> tuple[str | None, list[str]]:
+        """Ask the service to cancel the unlanded jobs of ``run_id`` (default: the latest run)."""
+        run_id = run_id or self.latest_run()
+        live = [
+            (table, entry) for table, entry in self._ledger_entries() if entry.run_id == run_id and not entry.landed
+        ]
+        for table, entry in live:
+            self._job_service(table, entry).cancel(entry.job_name)
+        return run_id, [entry.job_name for _, entry in live]
 
     def run(self, mode: Mode, wait: bool) -> BuildReport:
         manifest = self.dbt.parse()
@@ -219,9 +191,28 @@ class Runner:
                 f"the selected request models live in several projects ({', '.join(projects)}); "
                 "select one project's request models per run (--select)"
             )
-        region = self._region(projects[0], nodes, defaults)
-        io = self._io(projects[0], region)
-        self.loop = loop = self._make_loop(projects[0], io, wait, region)
+        project = projects[0]
+        every = [self._request_model(node, defaults) for node in nodes]
+        region = self._region(project, every)
+        adapters = self.backends.adapters(project, region, dry_run=self.options.dry_run, warn=self.progress.message)
+        self.loop = loop = JobLoop(
+            jobs=adapters.jobs,
+            warehouse=adapters.warehouse,
+            ledger=adapters.ledger,
+            costs=adapters.costs,
+            options=LoopOptions(
+                run_id=self.options.run_id,
+                max_concurrent_jobs=self.options.max_concurrent_jobs,
+                poll_seconds=self.options.poll_seconds,
+                # Without waiting, the scheduler's interval between `resume` calls is the backoff.
+                retry_backoff_seconds=self.options.retry_backoff_seconds if wait else 0.0,
+                keep_tables=self.options.keep_tables,
+            ),
+            report=self.report,
+            progress=self.progress,
+            clock=self.clock,
+            budget=self.budget,
+        )
         try:
             for index, wave in enumerate(manifest.waves(nodes)):
                 models = [self._request_model(node, defaults) for node in wave]
@@ -230,15 +221,18 @@ class Runner:
                     self.progress.message(f"building request models and what they need: {names}")
                     self.dbt.build([f"+{node.name}" for node in wave])
                 for model in models:
-                    io.check(model)
-                    plan = io.plan(model)
+                    loop.warehouse.check(model)
+                    plan = loop.warehouse.plan(model)
                     if plan is not None:
                         self.progress.message(f"{model.name}: {plan.describe()}")
                 if self.options.dry_run:
                     for model in models:
-                        self._dry_run(io, loop, model)
+                        self._dry_run(loop, model)
                     continue
-                settled = self._run_wave(io, loop, models, wait)
+                settled = self._run_wave(loop, models, wait)
+                if self.budget.stopped:  # landed rows are kept; later waves and downstream models wait
+                    self.report.budget_stop = self.budget.stopped
+                    return self.report
                 if mode == Mode.SUBMIT:
                     self._name_the_run(loop)
                 if not settled:
@@ -255,12 +249,36 @@ class Runner:
             self._interrupt(loop)
         return self.report
 
-    def _name_the_run(self, loop: JobLoop) -> None:
-        """A ``submit`` that only found an earlier run's jobs still in flight reports that run's id."""
-        mine = any(item.entry.run_id == self.options.run_id for item in loop.items)
-        earlier = {item.entry.run_id for item in loop.items if item.entry.run_id != self.options.run_id}
-        if earlier and not mine:
-            self.report.run_id = max(earlier)
+    # --- before any job -------------------------------------------------------------------------------
+    def _max_cost(self) -> float | None:
+        """``--max-cost``, else the dbt var ``vertex_batch_max_cost`` (USD), else no budget."""
+        if self.options.max_cost is not None:
+            return self.options.max_cost
+        value = self.dbt.project_vars().get(MAX_COST_VAR)
+        try:
+            return None if value in (None, "") else float(value)
+        except (TypeError, ValueError) as error:
+            raise ConfigurationError(f"var {MAX_COST_VAR} must be a number of USD, not {value!r}") from error
+
+    def _region(self, project: str, models: list[RequestModel]) -> Region:
+        """The run's job location (``regions.run_region``), the catalog's verdict on the models there, then the
+        fast checks: credentials and the API there."""
+        configured = [model.settings.location for model in models]
+        locations = [self.backends.dataset_location(model.table_id.rsplit(".", 1)[0]) for model in models]
+        region = run_region(self.options.location, configured, locations, os.environ.get(ENV_LOCATION))
+        region = region or Region(self.backends.default_region(project), "default region: no dataset exists yet", True)
+        region = fit_location(region, lambda name: all(served_in(model, name) for model in models))
+        verdict = check_models(models, region.name)
+        for line in verdict.warnings:
+            self.progress.message(line)
+        if verdict.problems:
+            raise ConfigurationError("; ".join(verdict.problems) + "; nothing was submitted")
+        self.progress.message(region.why())
+        for check in self.backends.preflight(project, region.name):
+            if check.blocking:
+                raise ConfigurationError(check.line())
+            self.progress.message(check.line())
+        return region
 
     def _request_model(self, node: ModelNode, defaults: RequestModelDefaults) -> RequestModel:
         return RequestModel(node.name, node.table_id, node.batch_settings(defaults), alias=node.alias)
@@ -275,7 +293,8 @@ class Runner:
             return False
         return not any(loop.ledger.entries(model, self.options.run_id) for model in models)
 
-    def _run_wave(self, io: BigQueryIO, loop: JobLoop, models: list[RequestModel], wait: bool) -> bool:
+    # --- one wave -------------------------------------------------------------------------------------
+    def _run_wave(self, loop: JobLoop, models: list[RequestModel], wait: bool) -> bool:
         """Attach, submit what is pending, and (with ``wait``) watch until all landed. True when settled."""
 
         def before_queue(fresh: list[tuple[RequestModel, Pending]]) -> None:
@@ -284,35 +303,35 @@ class Runner:
                 if pending.rows == 0:
                     report.note = "nothing new to submit: every row is answered or failed permanently"
                     self.progress.message(f"{model.name}: {report.note}; submitting nothing")
-            total = sum(loop.state(model).report.estimated_cost_usd for model, pending in fresh if pending.rows)
-            limit = self._max_cost()
-            if limit is not None and total > limit:
-                raise BudgetExceeded(
-                    f"estimated cost ${total:.4f} is above --max-cost ${limit:.4f}; "
-                    "nothing was submitted (raise the budget or select fewer models)"
-                )
+            estimated = sum(loop.state(model).report.estimated_cost_usd for model, pending in fresh if pending.rows)
+            if estimated:
+                self.budget.check_plan(estimated, loop.committed_usd())
 
-        if not loop.settle(models, lambda model: self._pending(io, model), wait=wait, before_queue=before_queue):
+        if not loop.settle(models, lambda model: self._pending(loop, model), wait=wait, before_queue=before_queue):
             return False
         for model in models:
-            self._finish_model(io, loop, model)
+            self._finish_model(loop, model)
         return True
 
-    def _dry_run(self, io: BigQueryIO, loop: JobLoop, model: RequestModel) -> None:
-        report = self._estimate(loop, model, self._pending(io, model))
+    def _dry_run(self, loop: JobLoop, model: RequestModel) -> None:
+        report = self._estimate(loop, model, self._pending(loop, model))
         first, *rest = report.estimate_details or [f"{report.pending_rows} rows to submit"]
         self.progress.message(f"{model.name}: {first}")
         for line in rest:
             self.progress.message(line)
 
-    def _pending(self, io: BigQueryIO, model: RequestModel) -> Pending:
+    def _pending(self, loop: JobLoop, model: RequestModel) -> Pending:
         """Rows to submit: those not settled yet, or every row with ``--full-refresh-predictions``."""
-        return io.all_rows(model) if self.options.full_refresh_predictions else io.pending(model, retry=False)
+        if self.options.full_refresh_predictions:
+            return loop.warehouse.all_rows(model)
+        return loop.warehouse.pending(model, retry=False)
 
-    @staticmethod
-    def _estimate(loop: JobLoop, model: RequestModel, pending: Pending) -> ModelReport:
-        """Record the pending rows and their estimate in the model's report."""
+    def _estimate(self, loop: JobLoop, model: RequestModel, pending: Pending) -> ModelReport:
+        """Record the pending rows and their estimate in the model's report; refuse an unpriced model under a
+        budget."""
         estimate = loop.costs.estimate(model, pending)
+        if pending.rows:
+            self.budget.check_priced(model.name, model.settings.model, estimate.priced)
         report = loop.state(model).report
         report.pending_rows = pending.rows
         report.estimated_input_tokens = estimate.input_tokens
@@ -322,16 +341,23 @@ class Runner:
         report.estimate_details = list(estimate.details)
         return report
 
-    def _finish_model(self, io: BigQueryIO, loop: JobLoop, model: RequestModel) -> None:
+    def _finish_model(self, loop: JobLoop, model: RequestModel) -> None:
         """Count this run's rows that ended answered and those that ended failed."""
         report = loop.state(model).report
         if not report.jobs:
             return
-        report.successful_rows, report.failed_rows = io.outcome(model, list(report.jobs))
+        report.successful_rows, report.failed_rows = loop.warehouse.outcome(model, list(report.jobs))
         self.progress.message(
             f"{model.name}: {report.successful_rows} rows answered, {report.failed_rows} failed "
             f"(landed in {model.landing_table})"
         )
+
+    def _name_the_run(self, loop: JobLoop) -> None:
+        """A ``submit`` that only found an earlier run's jobs still in flight reports that run's id."""
+        mine = any(item.entry.run_id == self.options.run_id for item in loop.items)
+        earlier = {item.entry.run_id for item in loop.items if item.entry.run_id != self.options.run_id}
+        if earlier and not mine:
+            self.report.run_id = max(earlier)
 
     def _interrupt(self, loop: JobLoop) -> None:
         """Ctrl-C: cancel this run's jobs (completed rows are kept and landed) unless ``--detach``."""
@@ -348,3 +374,14 @@ class Runner:
         self.progress.message(f"cancelling {len(in_flight)} job(s); completed rows are kept")
         loop.cancel()
         loop.run(wait=True)
+
+    # --- the ledger of the project ----------------------------------------------------------------------
+    def _ledger_entries(self) -> list[tuple[str, LedgerEntry]]:
+        manifest = self.dbt.parse()
+        tables = sorted({ledger_table(node.table_id) for node in manifest.request_models()})
+        return self.backends.ledger_entries(tables)
+
+    def _job_service(self, table: str, entry: LedgerEntry) -> JobService:
+        """The job service of the ledger table's project, at the location in the job's own name."""
+        location = entry.job_name.split("/")[3]
+        return self.backends.job_service(table.split(".", 1)[0], location)

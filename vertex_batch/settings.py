@@ -13,12 +13,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vertex_batch.catalog import catalog
 from vertex_batch.errors import ConfigurationError
 
 VAR_PREFIX = "vertex_batch_"
 ENV_PREFIX = "VERTEX_BATCH_"
-MAX_ROWS_PER_JOB = 200_000  # production's limit of rows in one Gemini batch job
-MAX_EMBEDDING_ROWS_PER_JOB = 30_000  # production's limit of rows in one text-embeddings batch job
+#: Rows per job for a model whose catalog entry documents no limit (Claude, open models): Gemini's documented limit.
+FALLBACK_ROWS_PER_JOB = 200_000
 #: dbt var holding the run's default USD budget when ``--max-cost`` is not given.
 MAX_COST_VAR = VAR_PREFIX + "max_cost"
 
@@ -28,9 +29,14 @@ class RequestModelDefaults(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    model: str = Field("gemini-2.5-flash", description="Gemini model of the batch jobs")
-    max_rows_per_job: int = Field(
-        MAX_ROWS_PER_JOB, ge=1, le=MAX_ROWS_PER_JOB, description="rows per batch job (the service takes at most 200000)"
+    model: str = Field(
+        default_factory=lambda: catalog().default_model,
+        description="model of the batch jobs (`vertex-batch models` lists them)",
+    )
+    max_rows_per_job: int | None = Field(
+        None,
+        ge=1,
+        description="rows per batch job (default and cap: the model's own limit in the model catalog, else 200000)",
     )
     max_attempts: int = Field(
         3, ge=1, description="attempts of a row whose error is retryable (429, 500, 503, 504 and their status names)"
@@ -87,4 +93,5 @@ class RunSettings(BaseSettings):
 def describe(settings: type[BaseModel], name: str) -> str:
     """``<description> (default <value>)`` for CLI help and docs."""
     field = settings.model_fields[name]
-    return field.description if field.default is None else f"{field.description} (default {field.default})"
+    default = field.get_default(call_default_factory=True)
+    return field.description if default is None else f"{field.description} (default {default})"

@@ -1,69 +1,59 @@
-"""What a finished job used and cost: sums of its output rows' ``usageMetadata`` and their exact batch cost.
+"""What a finished job used and cost: sums of its output rows' billable counts and their exact cost.
 
-The cost is summed in SQL with the formula ``costs.ModelPrice.cost_sql`` renders, the same one the dbt
-macro ``vertex_batch.cost_usd`` gives each flattened row, so the ledger's sums and ``SUM(cost_usd)`` agree.
+The cost is summed in SQL with the formula ``costs.model_cost_sql`` renders, the same one the dbt macro
+``vertex_batch.cost_usd`` gives each flattened row, so the ledger's sums and ``SUM(cost_usd)`` agree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from vertex_batch.costs import USAGE_PLACEHOLDERS, price_for
-
-#: ``usageMetadata`` field of each cost placeholder.
-USAGE_FIELDS = {
-    "prompt": "promptTokenCount",
-    "candidates": "candidatesTokenCount",
-    "thoughts": "thoughtsTokenCount",
-    "cached_content": "cachedContentTokenCount",
-    "tool_use_prompt": "toolUsePromptTokenCount",
-}
-
-
-class QueryRunner(Protocol):
-    def run(self, sql: str) -> Sequence[Sequence[Any]]: ...
+from vertex_batch.catalog import Lane, catalog
+from vertex_batch.costs import USAGE_PLACEHOLDERS, model_cost_sql
+from vertex_batch.families import family_output
+from vertex_batch.ports import QueryRunner
 
 
 @dataclass(frozen=True)
 class JobUsage:
-    """Token sums of a job's output rows, and their batch cost (None when the model has no price)."""
+    """Billable sums of a job's output rows, and their cost (None when the model has no price)."""
 
     prompt: int = 0
     candidates: int = 0
     thoughts: int = 0
     cached_content: int = 0
+    cache_write: int = 0
     tool_use_prompt: int = 0
-    total: int = 0
     cost_usd: float | None = None
 
+    @property
+    def total(self) -> int:
+        return self.prompt + self.candidates + self.thoughts
 
-def _count(field: str, response: str = "response") -> str:
-    return f"COALESCE(SAFE_CAST(JSON_VALUE({response}, '$.usageMetadata.{field}') AS INT64), 0)"
 
-
-def cost_expression(model: str, response: str = "response") -> str | None:
-    """The SQL batch cost of one output row of ``model``; None when the price table does not know it."""
-    price = price_for(model)
-    if price is None:
+def cost_expression(model: str, family: str, lane: Lane = "batch", output: str | None = None) -> str | None:
+    """The SQL cost of one output row of ``model``; None when the catalog has no price for it."""
+    info = catalog().find(model)
+    sql = model_cost_sql(info) if info is not None else None
+    if sql is None:
         return None
-    sql = price.cost_sql()
-    for name in USAGE_PLACEHOLDERS:
-        sql = sql.replace("{" + name + "}", _count(USAGE_FIELDS[name], response))
-    return sql
+    shape = family_output(family)
+    for name, expression in shape.usage_sql(output or shape.output_column).items():
+        sql = sql.replace("{" + name + "}", f"({expression})")
+    return sql.replace("{processed_time}", shape.processed_time).replace("{lane}", f"'{lane}'")
 
 
-def job_usage(runner: QueryRunner, output_table: str, model: str) -> JobUsage:
-    """Sums over the rows of ``output_table`` (a job's BigQuery output)."""
-    cost = cost_expression(model)
-    sums = ", ".join(f"SUM({_count(USAGE_FIELDS[name])})" for name in USAGE_PLACEHOLDERS)
-    rows = runner.run(
-        f"SELECT {sums}, SUM({_count('totalTokenCount')}), {f'SUM({cost})' if cost else 'NULL'} FROM `{output_table}`"
-    )
+def job_usage(runner: QueryRunner, output_table: str, model: str, family: str, lane: Lane = "batch") -> JobUsage:
+    """Sums over the rows of ``output_table`` (a job's output, in the family's BigQuery shape)."""
+    shape = family_output(family)
+    usage = shape.usage_sql(shape.output_column)
+    cost = cost_expression(model, family, lane)
+    sums = ", ".join(f"SUM({usage[name]})" for name in USAGE_PLACEHOLDERS)
+    rows = runner.run(f"SELECT {sums}, {f'SUM({cost})' if cost else 'NULL'} FROM `{output_table}`")
     values = list(rows[0])
-    counts = [int(value or 0) for value in values[:6]]
-    return JobUsage(*counts, cost_usd=None if cost is None else float(values[6] or 0.0))
+    counts = [int(value or 0) for value in values[: len(USAGE_PLACEHOLDERS)]]
+    return JobUsage(*counts, cost_usd=None if cost is None else float(values[-1] or 0.0))
 
 
 @dataclass(frozen=True)

@@ -27,19 +27,14 @@ from vertex_batch.identity import (
     staged_columns_sql,
 )
 from vertex_batch.landing import JOB_OUTPUT_COLUMNS, LANDING_EXTRA_COLUMNS
-from vertex_batch.settings import RequestModelDefaults
 from vertex_batch.transient_errors import retryable_status_sql
 
-# Output tokens assumed for a request without generationConfig.maxOutputTokens (cost estimates only).
-DEFAULT_OUTPUT_TOKENS = 512
 REQUIRED_COLUMNS = ("request",)
 RESERVED_COLUMNS = tuple(name for name, _ in JOB_OUTPUT_COLUMNS)
 # An embeddings request model sends `content` (+ optional task_type, title); its jobs add these columns.
 EMBEDDING_RESERVED_COLUMNS = ("predictions", "status")
 # Column types a batch job refuses in its BigQuery input (only key columns and `request` are staged).
 UNSTAGEABLE_TYPES = frozenset({"RECORD", "STRUCT", "RANGE", "DATETIME", "GEOGRAPHY"})
-# The model of a request model without meta.vertex_batch.model (the settings' default).
-DEFAULT_MODEL = RequestModelDefaults().model
 
 
 def quote(table_id: str) -> str:
@@ -54,7 +49,6 @@ class PendingSummary:
     rows: int
     fingerprint: str
     request_bytes: int
-    max_output_tokens: int
 
 
 class Warehouse:
@@ -146,7 +140,7 @@ class Warehouse:
         self,
         request_table: str,
         key: Sequence[str],
-        model: str = DEFAULT_MODEL,
+        model: str,
         params: dict | None = None,
         kind: str = "generate",
     ) -> str:
@@ -168,7 +162,7 @@ class Warehouse:
         max_attempts: int,
         retryable_only: bool = False,
         *,
-        model: str = DEFAULT_MODEL,
+        model: str,
         params: dict | None = None,
         kind: str = "generate",
     ) -> str:
@@ -189,23 +183,16 @@ class Warehouse:
 
     def summarize(self, pending_sql: str, key: Sequence[str], kind: str = "generate") -> PendingSummary:
         """Row count, an order-independent fingerprint of (key, request_fingerprint), and request bytes
-        (embeddings: bytes of ``content``, no output tokens)."""
+        (embeddings: bytes of ``content``)."""
         parts = ", '|', ".join(f"CAST({column} AS STRING)" for column in key)
-        max_tokens = "SAFE_CAST(JSON_VALUE(request, '$.generationConfig.maxOutputTokens') AS INT64)"
-        size, output = "LENGTH(TO_JSON_STRING(request))", f"COALESCE({max_tokens}, {DEFAULT_OUTPUT_TOKENS})"
-        if kind == "embed":
-            size, output = f"LENGTH({CONTENT_COLUMN})", "0"
+        size = f"LENGTH({CONTENT_COLUMN})" if kind == "embed" else "LENGTH(TO_JSON_STRING(request))"
         rows = self.run(
             f"SELECT COUNT(*) AS n, BIT_XOR(FARM_FINGERPRINT(CONCAT({parts}, '|', request_fingerprint))) AS f, "
-            f"SUM({size}) AS b, "
-            f"SUM({output}) AS o FROM ({pending_sql})"
+            f"SUM({size}) AS b FROM ({pending_sql})"
         )
-        n, f, b, o = rows[0]
+        n, f, b = rows[0]
         return PendingSummary(
-            rows=int(n or 0),
-            fingerprint=f"{(f or 0) & 0xFFFFFFFFFFFFFFFF:016x}",
-            request_bytes=int(b or 0),
-            max_output_tokens=int(o or 0),
+            rows=int(n or 0), fingerprint=f"{(f or 0) & 0xFFFFFFFFFFFFFFFF:016x}", request_bytes=int(b or 0)
         )
 
     def stage(self, pending_sql: str, key: Sequence[str], staged_prefix: str, rows: int, per_job: int) -> list[str]:
@@ -320,19 +307,6 @@ class Warehouse:
         if not self.exists(landing_table):
             return set()
         return {row[0] for row in self.run(f"SELECT DISTINCT batch_job_name FROM {quote(landing_table)}")}
-
-    def output_usage(self, output_table: str) -> tuple[int, int, int]:
-        """Prompt, candidate and total tokens reported by a job's output rows."""
-        if not self.exists(output_table):
-            return 0, 0, 0
-        rows = self.run(
-            "SELECT "
-            "SUM(CAST(JSON_VALUE(response, '$.usageMetadata.promptTokenCount') AS INT64)), "
-            "SUM(CAST(JSON_VALUE(response, '$.usageMetadata.candidatesTokenCount') AS INT64)), "
-            "SUM(CAST(JSON_VALUE(response, '$.usageMetadata.totalTokenCount') AS INT64)) "
-            f"FROM {quote(output_table)}"
-        )
-        return tuple(int(value or 0) for value in rows[0])  # type: ignore[return-value]
 
     def failure_summary(self, output_table: str, limit: int = 5) -> list[tuple[str, int]]:
         """The most frequent failed-row statuses of a job's output, with counts."""

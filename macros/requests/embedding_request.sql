@@ -1,15 +1,9 @@
-{#- Embeddings request models. A request model whose meta.vertex_batch.model is a text-embedding model (e.g.
-    text-embedding-005), or that sets meta.vertex_batch.kind: embed, sends its `content` column (and the
+{#- Embeddings request models. A request model whose meta.vertex_batch.model is an embedding model in the model
+    catalog (or that sets meta.vertex_batch.family to an embedding family), sends its `content` column (and the
     optional `task_type` and `title` columns) to an embeddings batch job instead of a Gemini `request`.
     meta.vertex_batch.output_dimensionality / auto_truncate become the job's modelParameters
     (outputDimensionality / autoTruncate). vertex_batch/identity.py holds the same rules for the runner; a
     test checks that both agree. -#}
-
-{#- Model-id prefixes of the embedding models (identity.EMBEDDING_MODEL_PREFIXES). -#}
-{% macro _embedding_model_prefixes() %}
-    {{- return(['text-embedding-', 'text-multilingual-embedding-', 'textembedding-gecko', 'gemini-embedding-',
-                'multimodalembedding']) -}}
-{% endmacro %}
 
 {#- Optional columns of an embeddings request model that take part in the row's identity, in order. -#}
 {% macro _embedding_optional_columns() %}
@@ -17,21 +11,14 @@
 {% endmacro %}
 
 
-{#- 'embed' or 'generate' for a model id (prefixes and @version ignored) and an optional explicit kind. -#}
-{% macro model_kind(model, kind=none) %}
-    {%- if kind is not none -%}
-        {%- if kind not in ('embed', 'generate') -%}
-            {{ exceptions.raise_compiler_error("meta.vertex_batch.kind must be 'embed' or 'generate', not '" ~ kind ~ "'") }}
-        {%- endif -%}
-        {{ return(kind) }}
+{#- 'embed' or 'generate' for a model: its kind in the model catalog; for a model the catalog does not know,
+    'embed' when `family` (meta.vertex_batch.family) is an embedding family. -#}
+{% macro model_kind(model, family=none) %}
+    {%- set entry = vertex_batch._catalog_model(model) -%}
+    {%- if entry is not none -%}
+        {{ return(entry.kind) }}
     {%- endif -%}
-    {%- set name = ((model | string).strip().split('/') | last).split('@') | first -%}
-    {%- for prefix in vertex_batch._embedding_model_prefixes() -%}
-        {%- if name.startswith(prefix) -%}
-            {{ return('embed') }}
-        {%- endif -%}
-    {%- endfor -%}
-    {{ return('generate') }}
+    {{ return('embed' if family in ('gemini-embedding', 'text-embedding') else 'generate') }}
 {% endmacro %}
 
 
@@ -39,7 +26,7 @@
     model, else from var vertex_batch_model). -#}
 {% macro request_kind(request_relation) %}
     {%- set settings = vertex_batch._request_settings(request_relation) -%}
-    {{- return(vertex_batch.model_kind(settings.get('model') or var('vertex_batch_model', 'gemini-2.5-flash'),
+    {{- return(vertex_batch.model_kind(settings.get('model') or vertex_batch._default_model(),
                                        settings.get('kind'))) -}}
 {% endmacro %}
 
@@ -100,6 +87,6 @@
         {%- endif -%}
     {%- endif -%}
     {{- return(vertex_batch.embedding_fingerprint(
-        settings.get('model') or var('vertex_batch_model', 'gemini-2.5-flash'),
+        settings.get('model') or vertex_batch._default_model(),
         vertex_batch.embedding_parameters(settings), 'content', optional)) -}}
 {% endmacro %}

@@ -1,7 +1,7 @@
 {#- The identity of a request row is its key plus `request_fingerprint`: the hex SHA-256 of
         <model id> '\n' <job-level parameters as JSON with sorted keys> '\n' TO_JSON_STRING(request)
-    where the model id is meta.vertex_batch.model (default: var vertex_batch_model) without a
-    `publishers/google/models/` prefix, and the parameters are the job's modelParameters (`{}` for Gemini
+    where the model is meta.vertex_batch.model (default: var vertex_batch_model, else the catalog's default model)
+    without a `[projects/P/locations/L/]publishers/X/models/` prefix (vertex_batch.catalog.model_name), and the parameters are the job's modelParameters (`{}` for Gemini
     generate jobs), serialised as Python's json.dumps(..., sort_keys=True) writes them. Changing a
     prompt, a generation setting or the model asks again for exactly those rows; an unchanged row never is.
 
@@ -18,8 +18,7 @@
 
 {#- BigQuery: TO_JSON_STRING serialises a JSON value compactly and deterministically. -#}
 {% macro bigquery__request_fingerprint(request_column, model, params) -%}
-    {%- set model_name = (model or var('vertex_batch_model', 'gemini-2.5-flash')) | string -%}
-    {%- set model_name = model_name.strip().split('publishers/google/models/') | last -%}
+    {%- set model_name = vertex_batch._model_name(model or vertex_batch._default_model()) -%}
     {%- set params_json = tojson(params or {}, sort_keys=true) -%}
     to_hex(sha256(concat({{ vertex_batch._string_literal(model_name) }}, '\n', {{ vertex_batch._string_literal(params_json) }}, '\n', to_json_string({{ request_column }}))))
 {%- endmacro %}

@@ -109,50 +109,80 @@
 {%- endmacro %}
 
 
-{#- The batch cost in USD of one answered row, from its `usageMetadata` and the price of `model` (a Gemini
-    model name, e.g. `gemini-2.5-flash`): prompt, candidate, thought, cached-content and tool-use prompt
-    tokens, the batch discount, the implicit-cache price (which does not stack with the batch discount)
-    and long-context tiers. The formulas come from vertex_batch/prices.csv through the generated
-    `_cost_formulas` macro, the same table the runner's ledger uses. NULL for a response without usage
-    metadata, and for a model the price table does not know (a one-line warning at compile time). -#}
-{% macro cost_usd(response, model) %}
-    {{- return(adapter.dispatch('cost_usd', 'vertex_batch')(response, model)) -}}
+{#- The cost in USD of one answered row of `model` (a model name as meta.vertex_batch.model takes it), from its
+    billable counts (its family's usage fields), the catalog's price in force at `processed_time` (a TIMESTAMP
+    expression), the prompt-size tier, and what `lane` (a SQL expression: 'batch', 'flex' or 'online') pays of
+    the standard price; cache prices and whether they stack with the lane's discount come from the catalog.
+    The formula is vertex_batch/costs.py's, generated into `_catalog()` from vertex_batch/catalog.toml, the
+    same one the runner's ledger sums. NULL for a response without usage, and for a model the catalog does not
+    price (a one-line warning at compile time). -#}
+{% macro cost_usd(response, model, processed_time='processed_time', lane="'batch'") %}
+    {{- return(adapter.dispatch('cost_usd', 'vertex_batch')(response, model, processed_time, lane)) -}}
 {% endmacro %}
 
-{% macro default__cost_usd(response, model) -%}
+{% macro default__cost_usd(response, model, processed_time, lane) -%}
     {{- vertex_batch._unsupported('cost_usd') -}}
 {% endmacro %}
 
-{% macro bigquery__cost_usd(response, model) -%}
-    {%- set formulas = vertex_batch._cost_formulas() -%}
-    {%- set price_key = vertex_batch._price_key(model) -%}
-    {%- if price_key not in formulas -%}
+{% macro bigquery__cost_usd(response, model, processed_time, lane) -%}
+    {%- set entry = vertex_batch._catalog_model(model) -%}
+    {%- if entry is none or entry.cost is none -%}
         {%- if execute -%}
-            {{- log("warning: no price for model '" ~ model ~ "' in vertex_batch/prices.csv; cost_usd is NULL (add a row to price it)", info=true) -}}
+            {{- log("warning: no price for model '" ~ model ~ "' in the model catalog; cost_usd is NULL", info=true) -}}
         {%- endif -%}
         cast(null as float64)
     {%- else -%}
-        {{- formulas[price_key]
-            | replace('{prompt}', '(' ~ vertex_batch.token_count(response, 'prompt') ~ ')')
-            | replace('{candidates}', '(' ~ vertex_batch.token_count(response, 'candidates') ~ ')')
-            | replace('{thoughts}', '(' ~ vertex_batch.token_count(response, 'thoughts') ~ ')')
-            | replace('{cached_content}', '(' ~ vertex_batch.token_count(response, 'cached_content') ~ ')')
-            | replace('{tool_use_prompt}', '(' ~ vertex_batch.token_count(response, 'tool_use_prompt') ~ ')') -}}
+        {%- set family = vertex_batch._catalog()['families'][entry.family] -%}
+        {%- set sql = namespace(text=entry.cost) -%}
+        {%- for name, expression in family.usage.items() -%}
+            {%- set sql.text = sql.text | replace('{' ~ name ~ '}', '(' ~ (expression | replace('{r}', response)) ~ ')') -%}
+        {%- endfor -%}
+        if(({{ response }}) is null, null, {{ sql.text | replace('{processed_time}', processed_time) | replace('{lane}', lane) }})
     {%- endif -%}
 {%- endmacro %}
 
 
-{#- The Gemini model of the request model whose relation is `request_relation`: its meta.vertex_batch.model,
-    else var `vertex_batch_model`. -#}
-{% macro request_gemini_model(request_relation) %}
-    {%- set settings = vertex_batch._request_settings(request_relation) -%}
-    {{- return((settings.get('model') or var('vertex_batch_model', 'gemini-2.5-flash')) | string) -}}
+{#- The lane of a landed row from its `batch_job_name` (vertex_batch/landing.py's LANE_PREFIXES): 'flex' or
+    'online' for rows answered outside a batch job, else 'batch'. -#}
+{% macro lane_of(batch_job_name) %}
+    {%- set cases = [] -%}
+    {%- for lane, prefix in vertex_batch._catalog()['lane_prefixes'].items() -%}
+        {%- do cases.append("when starts_with(" ~ batch_job_name ~ ", '" ~ prefix ~ "') then '" ~ lane ~ "'") -%}
+    {%- endfor -%}
+    {{- return("(case " ~ (cases | join(" ")) ~ " else 'batch' end)") -}}
 {% endmacro %}
 
 
-{#- The price-table name of a model (vertex_batch.costs.model_key): no `publishers/google/models/` prefix,
-    `@version` or `-00N` suffix, lower case. -#}
-{% macro _price_key(model) %}
-    {%- set name = ((model | string).split('/') | last).split('@') | first -%}
-    {{- return(modules.re.sub('-[0-9]{3}$', '', name | trim | lower)) -}}
+{#- The model of the request model whose relation is `request_relation`: its meta.vertex_batch.model, else var
+    `vertex_batch_model`, else the catalog's default model. -#}
+{% macro request_model_name(request_relation) %}
+    {%- set settings = vertex_batch._request_settings(request_relation) -%}
+    {{- return((settings.get('model') or vertex_batch._default_model()) | string) -}}
+{% endmacro %}
+
+
+{#- The model a request model uses when it names none: var `vertex_batch_model`, else the catalog's default. -#}
+{% macro _default_model() %}
+    {{- return(var('vertex_batch_model', vertex_batch._catalog()['default_model'])) -}}
+{% endmacro %}
+
+
+{#- The catalog's entry of a model name (vertex_batch.catalog.model_name / base_name: no
+    `[projects/P/locations/L/]publishers/X/models/` prefix; then without `@version` and `-00N`), or none. -#}
+{% macro _catalog_model(model) %}
+    {%- set models = vertex_batch._catalog()['models'] -%}
+    {%- set name = vertex_batch._model_name(model) | lower -%}
+    {%- set unversioned = name.split('@') | first -%}
+    {%- for candidate in [name, unversioned, modules.re.sub('-[0-9]{3}$', '', unversioned)] -%}
+        {%- if candidate in models -%}
+            {{ return(models[candidate]) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(none) }}
+{% endmacro %}
+
+
+{#- A model name without its `[projects/P/locations/L/]publishers/X/models/` prefix (vertex_batch.catalog.model_name). -#}
+{% macro _model_name(model) %}
+    {{- return(modules.re.sub('^(projects/[^/]+/locations/[^/]+/)?publishers/[^/]+/models/', '', (model | string) | trim)) -}}
 {% endmacro %}

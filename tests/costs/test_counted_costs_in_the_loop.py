@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 
 from tests.unit.fakes import FakeWarehouse, World, fail_first, request_model
+from vertex_batch.budget import Budget
+from vertex_batch.catalog import catalog, utc_today
 from vertex_batch.errors import BudgetExceeded
 from vertex_batch.estimate import CountedCosts
-from vertex_batch.job_client import JobSnapshot
 from vertex_batch.job_loop import JobLoop, LoopOptions
-from vertex_batch.ports import Landed, MaxCost, RequestModel, StagedInput
+from vertex_batch.jobs import JobSnapshot
 from vertex_batch.report import BuildReport
+from vertex_batch.request_models import BatchSettings, Landed, Pending, RequestModel, StagedInput
 
 pytestmark = pytest.mark.unit
 
@@ -32,7 +34,7 @@ class CannedWarehouse:
     def run(self, sql: str) -> list[tuple[Any, ...]]:
         self.queries.append(sql)
         if "usageMetadata" in sql:
-            return [(tokens, "gemini-2.5-flash", TOKENS_PER_ROW, 0) for tokens in self.past_output]
+            return [(tokens, "gemini-3.5-flash-001@default", TOKENS_PER_ROW, 0) for tokens in self.past_output]
         if "maxOutputTokens" in sql:
             return [(0, 0, 0, 0, 0, 0)]
         return [(json.dumps({"contents": [{"parts": [{"text": "x"}]}]}), 40)] * 10
@@ -43,7 +45,7 @@ class FixedCounter:
         return TOKENS_PER_ROW
 
 
-def loop_with(world: World, costs: CountedCosts, budget: MaxCost | None) -> JobLoop:
+def loop_with(world: World, costs: CountedCosts, budget: Budget | None) -> JobLoop:
     return JobLoop(
         jobs=world.jobs,
         warehouse=world.warehouse,
@@ -56,8 +58,13 @@ def loop_with(world: World, costs: CountedCosts, budget: MaxCost | None) -> JobL
     )
 
 
+FLASH = catalog().get("gemini-3.5-flash")
+
+
 def flash_per_row(output_tokens: int) -> float:
-    return (TOKENS_PER_ROW * 0.30 + output_tokens * 2.50) * 0.5 / 1e6
+    price = FLASH.price_at(utc_today())
+    assert price is not None
+    return (TOKENS_PER_ROW * price.input + output_tokens * price.output) * FLASH.discounts.batch / 1e6
 
 
 def test_each_job_carries_its_counted_estimate() -> None:
@@ -68,7 +75,7 @@ def test_each_job_carries_its_counted_estimate() -> None:
     world.settle(loop, model, wait=True)
     estimates = [entry.estimated_cost_usd for entry in world.ledger.rows.values()]
     assert estimates == pytest.approx([5 * flash_per_row(400)] * 2)
-    assert "past answers of gemini-2.5-flash" in costs.estimates[model.name].output.basis
+    assert "past answers of gemini-3.5-flash" in costs.estimates[model.name].output.basis
 
 
 class ThinkingWarehouse(FakeWarehouse):
@@ -88,8 +95,8 @@ def test_a_retry_round_that_would_cross_the_budget_is_not_submitted() -> None:
     retry_estimate = flash_per_row(400)
     limit = (first_actual + retry_estimate) * 0.99
     assert first_estimate < limit
-    costs = CountedCosts(lambda _: CannedWarehouse([400]), lambda _: FixedCounter(), refuse_unpriced=True)
-    loop = loop_with(world, costs, MaxCost(limit))
+    costs = CountedCosts(lambda _: CannedWarehouse([400]), lambda _: FixedCounter())
+    loop = loop_with(world, costs, Budget(limit))
     world.settle(loop, model, wait=True)
     assert len(world.jobs.creates) == 1, "spent (exact) + the retry round's estimate is above the budget"
     assert "above --max-cost" in loop.report.budget_stop
@@ -97,15 +104,16 @@ def test_a_retry_round_that_would_cross_the_budget_is_not_submitted() -> None:
     assert len(world.warehouse.answered(model.name)) == 9, "completed rows are kept"
 
 
-def test_max_cost_refuses_a_model_without_a_price_before_submitting() -> None:
-    world = World()
-    model = world.add(request_model(), 10)
-    unpriced = type(model)(
-        model.name, model.table_id, type(model.settings)(**{**vars(model.settings), "model": "gemini-9"})
+def test_a_model_without_a_price_is_estimated_unpriced_and_warned_once() -> None:
+    warnings: list[str] = []
+    tuned = BatchSettings.from_meta(
+        "tuned", {"key": "id", "model": "projects/p/locations/l/models/7", "family": "gemini"}
     )
-    world.warehouse.requests[unpriced.name] = world.warehouse.requests[model.name]
-    costs = CountedCosts(lambda _: CannedWarehouse([400]), lambda _: FixedCounter(), refuse_unpriced=True)
-    loop = loop_with(world, costs, MaxCost(100.0))
-    with pytest.raises(BudgetExceeded, match="no price for model 'gemini-9'"):
-        world.settle(loop, unpriced, wait=True)
-    assert world.jobs.creates == []
+    model = RequestModel("tuned", "p.ds.tuned", tuned)
+    costs = CountedCosts(lambda _: CannedWarehouse([400]), lambda _: FixedCounter(), warn=warnings.append)
+    for rows in (10, 11):
+        estimate = costs.estimate(model, Pending(rows, f"f{rows}", 400, "select 1"))
+        assert not estimate.priced and estimate.cost_usd == 0.0 and estimate.low_usd is None
+    assert len(warnings) == 1 and "no price" in warnings[0]
+    with pytest.raises(BudgetExceeded, match="no price"):
+        Budget(100.0).check_priced(model.name, tuned.model, estimate.priced)

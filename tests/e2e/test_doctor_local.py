@@ -6,10 +6,9 @@ import pytest
 from google.cloud import bigquery
 
 from tests.e2e.helpers import use_env
-from vertex_batch.dbt_graph import BatchSettings
 from vertex_batch.doctor import Check, Doctor, exit_code
-from vertex_batch.plan import planner_for, storage_client
-from vertex_batch.ports import RequestModel
+from vertex_batch.regions import planner_for, storage_client
+from vertex_batch.request_models import BatchSettings, RequestModel
 
 
 def request_model(env, dataset: str, location: str, **meta: object) -> RequestModel:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.helpers import Env, subprocess_env, use_env
 from tests.e2e.readme_project import readme_commands, readme_files, write_project, write_reviews
-from vertex_batch.plan import default_gcs_prefix, storage_client
+from vertex_batch.regions import default_gcs_prefix, storage_client
 
 REVIEWS = [
     (1, "Great boots, very comfortable."),

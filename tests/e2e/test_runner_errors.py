@@ -11,7 +11,8 @@ from vertex_batch.cli import main
 from vertex_batch.connections import Connections
 from vertex_batch.errors import ConfigurationError, JobError, RequestTableError
 from vertex_batch.identity import sql_string
-from vertex_batch.job_client import JobClient, JobSpec
+from vertex_batch.job_client import JobClient
+from vertex_batch.jobs import JobSpec
 from vertex_batch.transient_errors import retryable_status_sql
 
 SCALE_PROJECT = REPO / "tests" / "e2e" / "scale_project"

@@ -18,7 +18,7 @@ import pytest
 from tests.e2e.helpers import REPO, Env, copy_project, subprocess_env, use_env
 from vertex_batch.cli import main
 from vertex_batch.job_client import JobClient
-from vertex_batch.plan import default_gcs_prefix, storage_client
+from vertex_batch.regions import default_gcs_prefix, storage_client
 from vertex_batch.runner import LABEL_MODEL, LABEL_RUN, LABEL_TABLE, table_label
 
 BAD_ROLE_MESSAGE = "Please use a valid role: user, model."

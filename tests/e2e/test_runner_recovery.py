@@ -14,7 +14,8 @@ import pytest
 
 from tests.e2e.helpers import REPO, Env, copy_project, running_stack, subprocess_env, use_env
 from vertex_batch.dbt_graph import DbtProject
-from vertex_batch.job_client import JobClient, JobSnapshot, JobState
+from vertex_batch.job_client import JobClient
+from vertex_batch.jobs import JobSnapshot, JobState
 from vertex_batch.progress import Progress
 from vertex_batch.runner import LABEL_MODEL, LABEL_TABLE, BuildOptions, BuildReport, Runner, table_label
 
@@ -69,7 +70,7 @@ def wait_running(env: Env, at_least: int, timeout: float = 120.0) -> JobSnapshot
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         jobs = demo_jobs(env)
-        if jobs and jobs[0].state == JobState.JOB_STATE_RUNNING and rows_written(env, jobs[0]) >= at_least:
+        if jobs and jobs[0].state == JobState.RUNNING and rows_written(env, jobs[0]) >= at_least:
             return jobs[0]
         time.sleep(0.3)
     raise AssertionError(f"no running job with {at_least} rows written within {timeout} s: {demo_jobs(env)}")
@@ -127,7 +128,7 @@ def test_ctrl_c_cancels_and_keeps_completed_rows(slow_stack, tmp_path, monkeypat
     assert runner.returncode == 130, err.decode()
     assert "cancelling 1 job(s)" in err.decode()
     (job,) = demo_jobs(env)
-    assert job.state == JobState.JOB_STATE_CANCELLED
+    assert job.state == JobState.CANCELLED
     landed = env.warehouse.count(env.table("demo_review_requests__batch_output"))
     assert 32 <= landed < DEMO_ROWS, "the rows completed before the cancel are kept, the rest are not"
     ledger = env.warehouse.run(f"SELECT state, landed FROM `{env.table('vertex_batch_jobs')}`")

@@ -9,7 +9,7 @@ from google.api_core import exceptions as core
 
 from vertex_batch.connections import Connections
 from vertex_batch.doctor import AGENT, Doctor
-from vertex_batch.plan import IOPlan, Region
+from vertex_batch.regions import IOPlan, Region
 
 pytestmark = pytest.mark.unit
 

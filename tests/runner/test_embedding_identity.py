@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
 import pytest
 
 from vertex_batch import identity
+from vertex_batch.errors import RequestTableError
+from vertex_batch.request_models import BatchSettings, embedding_parameters
 
 pytestmark = pytest.mark.unit
 
@@ -21,37 +24,50 @@ def _macro_list(name: str) -> tuple[str, ...]:
 
 
 def test_macro_and_python_share_the_rules() -> None:
-    assert _macro_list("_embedding_model_prefixes") == identity.EMBEDDING_MODEL_PREFIXES
     assert _macro_list("_embedding_optional_columns") == identity.EMBEDDING_OPTIONAL_COLUMNS
 
 
 @pytest.mark.parametrize(
-    ("model", "kind", "expected"),
+    ("model", "family", "expected"),
     [
         ("text-embedding-005", None, "embed"),
         ("publishers/google/models/text-multilingual-embedding-002@default", None, "embed"),
         ("projects/p/locations/us-central1/publishers/google/models/text-embedding-005", None, "embed"),
-        ("gemini-2.5-flash", None, "generate"),
-        ("gemini-2.5-flash", "embed", "embed"),
-        ("text-embedding-005", "generate", "generate"),
+        ("gemini-embedding-001", None, "embed"),
+        ("gemini-3.5-flash", None, "generate"),
+        ("projects/p/locations/l/models/7", "text-embedding", "embed"),
+        ("projects/p/locations/l/models/7", "gemini", "generate"),
     ],
 )
-def test_request_kind(model: str, kind: str | None, expected: str) -> None:
-    assert identity.request_kind(model, kind) == expected
+def test_kind_follows_the_catalog_family(model: str, family: str | None, expected: str) -> None:
+    settings = BatchSettings.from_meta("m", {"key": "id", "model": model, **({"family": family} if family else {})})
+    assert settings.kind == expected
+    macros = _kind_macros()
+    assert macros.model_kind(model, family) == expected
 
 
-def test_request_kind_refuses_unknown_kinds() -> None:
-    with pytest.raises(ValueError, match="embed"):
-        identity.request_kind("text-embedding-005", "vectors")
+def _kind_macros():
+    from tests.unit.macro_render import package_macros
+
+    return package_macros(
+        "_internal/helpers.sql",
+        "_internal/catalog.sql",
+        "responses/response_fields.sql",
+        "requests/embedding_request.sql",
+        globals={
+            "tojson": lambda value, sort_keys=False: json.dumps(value, sort_keys=sort_keys),
+            "var": lambda name, default=None: default,
+        },
+    )
 
 
 def test_embedding_parameters() -> None:
-    assert identity.embedding_parameters({}) == {}
-    assert identity.embedding_parameters({"output_dimensionality": "64", "auto_truncate": False}) == {
+    assert embedding_parameters({}) == {}
+    assert embedding_parameters({"output_dimensionality": "64", "auto_truncate": False}) == {
         "outputDimensionality": 64,
         "autoTruncate": False,
     }
-    merged = identity.embedding_parameters({"model_parameters": {"autoTruncate": True}, "output_dimensionality": 8})
+    merged = embedding_parameters({"model_parameters": {"autoTruncate": True}, "output_dimensionality": 8})
     assert identity.canonical_params(merged) == '{"autoTruncate": true, "outputDimensionality": 8}'
 
 
@@ -74,31 +90,31 @@ def test_embedding_fingerprint_sql() -> None:
 
 
 def test_embeddings_request_model_settings() -> None:
-    from vertex_batch.dbt_graph import BatchSettings
-    from vertex_batch.errors import RequestTableError
-    from vertex_batch.settings import MAX_EMBEDDING_ROWS_PER_JOB
-
     meta = {"key": "id", "model": "text-embedding-005", "output_dimensionality": 256}
     settings = BatchSettings.from_meta("reviews", meta)
     assert (settings.kind, settings.model_parameters) == ("embed", {"outputDimensionality": 256})
-    assert settings.max_rows_per_job == MAX_EMBEDDING_ROWS_PER_JOB == 30_000
+    assert settings.max_rows_per_job == 30_000, "the catalog's limit for text embeddings"
     assert BatchSettings.from_meta("reviews", {**meta, "max_rows_per_job": 1000}).max_rows_per_job == 1000
     gemini = BatchSettings.from_meta("reviews", {"key": "id"})
     assert (gemini.kind, gemini.model_parameters, gemini.max_rows_per_job) == ("generate", None, 200_000)
-    with pytest.raises(RequestTableError, match="kind"):
-        BatchSettings.from_meta("reviews", {**meta, "kind": "vectors"})
+    with pytest.raises(RequestTableError, match="family"):
+        BatchSettings.from_meta("reviews", {**meta, "family": "vectors"})
 
 
 def test_embedding_jobs_carry_model_parameters() -> None:
     from google.cloud import aiplatform_v1
 
-    from vertex_batch.job_client import JobSpec
+    from vertex_batch.job_client import job_proto
+    from vertex_batch.jobs import JobSpec
 
     spec = JobSpec("d", "text-embedding-005", "bq://p.d.t", "bq://p.d", {}, {"outputDimensionality": 64})
-    body = aiplatform_v1.BatchPredictionJob.to_dict(spec.to_proto("p", "us-central1"))
+    body = aiplatform_v1.BatchPredictionJob.to_dict(job_proto(spec, "p", "us-central1"))
     assert body["model_parameters"] == {"outputDimensionality": 64.0}
-    gemini = JobSpec("d", "gemini-2.5-flash", "bq://p.d.t", "bq://p.d", {})
-    assert "modelParameters" not in aiplatform_v1.BatchPredictionJob.to_json(gemini.to_proto("p", "us-central1"))
+    assert body["model"] == "projects/p/locations/us-central1/publishers/google/models/text-embedding-005"
+    gemini = JobSpec("d", "gemini-3.5-flash", "bq://p.d.t", "bq://p.d", {})
+    assert "modelParameters" not in aiplatform_v1.BatchPredictionJob.to_json(job_proto(gemini, "p", "us-central1"))
+    claude = JobSpec("d", "claude-sonnet-5", "bq://p.d.t", "bq://p.d", {})
+    assert job_proto(claude, "p", "us-east5").model.endswith("/publishers/anthropic/models/claude-sonnet-5")
 
 
 @pytest.mark.parametrize(
@@ -116,28 +132,17 @@ def test_embedding_jobs_carry_model_parameters() -> None:
 )
 def test_macro_renders_the_runners_fingerprint(model: str, meta: dict, optional: list[str]) -> None:
     """The dbt macro and vertex_batch.identity render the same SQL for the same model, parameters and columns."""
-    import json
-
-    from tests.unit.macro_render import package_macros
-
-    macros = package_macros(
-        "_internal/helpers.sql",
-        "requests/embedding_request.sql",
-        globals={"tojson": lambda value, sort_keys=False: json.dumps(value, sort_keys=sort_keys)},
-    )
+    macros = _kind_macros()
     params = macros.embedding_parameters(meta)
-    assert params == identity.embedding_parameters(meta)
+    assert params == embedding_parameters(meta)
     assert macros.embedding_fingerprint(model, params, "content", optional) == identity.embedding_fingerprint_sql(
         model, params, optional
     )
-    for name in ("text-embedding-005", "gemini-2.5-flash", "models/textembedding-gecko@003"):
-        assert macros.model_kind(name) == identity.request_kind(name)
 
 
 def test_job_loop_splits_embeddings_at_30000_rows_and_sends_their_parameters() -> None:
     from tests.unit.fakes import World
-    from vertex_batch.dbt_graph import BatchSettings
-    from vertex_batch.ports import RequestModel
+    from vertex_batch.request_models import RequestModel
 
     settings = BatchSettings.from_meta("reviews", {"key": "id", "model": "text-embedding-005", "auto_truncate": False})
     model = RequestModel(name="reviews", table_id="p.ds.reviews", settings=settings, alias="reviews")

@@ -8,19 +8,13 @@ import json
 import pytest
 
 from tests.unit.macro_render import package_macros
+from vertex_batch.catalog import model_name as model_id
 from vertex_batch.errors import ConfigurationError
-from vertex_batch.identity import canonical_params, fingerprint, fingerprint_sql, model_id, staged_columns_sql
-from vertex_batch.plan import (
-    Region,
-    choose_plan,
-    contains,
-    job_region,
-    location_hint,
-    prepare_bucket,
-    region_for,
-    run_region,
-)
+from vertex_batch.identity import canonical_params, fingerprint, fingerprint_sql, staged_columns_sql
+from vertex_batch.location_errors import location_hint
+from vertex_batch.regions import Region, choose_plan, contains, job_region, region_for, run_region
 from vertex_batch.settings import RequestModelDefaults
+from vertex_batch.staging_bucket import prepare_bucket
 
 pytestmark = pytest.mark.unit
 
@@ -74,13 +68,32 @@ def test_impossible_locations_fail_in_one_line_with_the_fix() -> None:
         choose_plan(dataset="p.ds", dataset_location="asia-east1", region=job_region("US", option="us-central1"))
     with pytest.raises(ConfigurationError) as outside:
         choose_plan(dataset="p.ds", dataset_location="US", region=job_region("US", option="europe-west4"))
-    with pytest.raises(ConfigurationError) as global_endpoint:
-        choose_plan(dataset="p.ds", dataset_location="US", region=job_region("US", option="global"))
     assert "--location asia-east1" in str(other_region.value)
     assert "--location us-central1" in str(outside.value)
-    assert "global endpoint" in str(global_endpoint.value) and "us-central1" in str(global_endpoint.value)
-    for error in (other_region, outside, global_endpoint):
+    for error in (other_region, outside):
         assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("location", ["US", "EU", "us-central1", "asia-east1"])
+def test_global_jobs_go_through_cloud_storage_and_say_why(location: str) -> None:
+    plan = choose_plan(dataset="p.ds", dataset_location=location, region=job_region(location, option="global"))
+    assert plan.path == "gcs" and plan.gcs_prefix == "gs://p-vb-global/vertex-batch"
+    assert plan.bucket_region == location.lower(), "the staging bucket sits with the dataset"
+    assert "global endpoint" in plan.describe() and "no data residency" in plan.describe()
+
+
+def test_multi_region_endpoint_takes_its_own_multi_region_only() -> None:
+    plan = choose_plan(dataset="p.ds", dataset_location="EU", region=job_region("EU", option="eu"))
+    assert plan.path == "gcs" and "eu endpoint" in plan.describe()
+    with pytest.raises(ConfigurationError, match="--location"):
+        choose_plan(dataset="p.ds", dataset_location="US", region=job_region("US", option="eu"))
+
+
+def test_a_model_without_bigquery_io_goes_through_cloud_storage() -> None:
+    plan = choose_plan(
+        dataset="p.ds", dataset_location="us-central1", region=job_region("us-central1"), bigquery_io=False
+    )
+    assert plan.path == "gcs" and "Cloud Storage only" in plan.reason
 
 
 class FakeBucket:
@@ -199,7 +212,13 @@ def test_the_dbt_macro_renders_the_runners_fingerprint_sql(model: str | None, pa
         "var": lambda name, default=None: default,
         "tojson": lambda value, default=None, sort_keys=False: json.dumps(value, sort_keys=sort_keys),
     }
-    macros = package_macros("_internal/helpers.sql", "requests/request_fingerprint.sql", globals=dbt_context)
+    macros = package_macros(
+        "_internal/helpers.sql",
+        "_internal/catalog.sql",
+        "responses/response_fields.sql",
+        "requests/request_fingerprint.sql",
+        globals=dbt_context,
+    )
     rendered = macros.request_fingerprint("request", model, params).strip()
     assert rendered == fingerprint_sql(model or RequestModelDefaults().model, params)
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from vertex_batch.job_client import JobSnapshot, JobState
+from vertex_batch.jobs import JobSnapshot, JobState
 from vertex_batch.progress import Progress
 
 pytestmark = pytest.mark.unit
@@ -19,9 +19,7 @@ def test_plain_lines_report_rows_elapsed_and_eta() -> None:
     start = datetime.now(UTC) - timedelta(seconds=90)
     progress.job(
         "m [attempt 1, chunk 1]",
-        JobSnapshot(
-            name="j", display_name="", state=JobState.JOB_STATE_RUNNING, successful=90, failed=10, start_time=start
-        ),
+        JobSnapshot(name="j", display_name="", state=JobState.RUNNING, successful=90, failed=10, start_time=start),
         rows=300,
     )
     line = stream.getvalue().strip()
@@ -31,7 +29,5 @@ def test_plain_lines_report_rows_elapsed_and_eta() -> None:
 
 def test_disabled_progress_prints_nothing() -> None:
     stream = io.StringIO()
-    Progress(stream=stream, enabled=False).job(
-        "m", JobSnapshot(name="j", display_name="", state=JobState.JOB_STATE_RUNNING), 1
-    )
+    Progress(stream=stream, enabled=False).job("m", JobSnapshot(name="j", display_name="", state=JobState.RUNNING), 1)
     assert stream.getvalue() == ""

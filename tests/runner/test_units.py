@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from vertex_batch.costs import BATCH_DISCOUNT, estimate_input_tokens, load_prices, price_for
-from vertex_batch.dbt_graph import BatchSettings, Manifest
+from vertex_batch.catalog import catalog
+from vertex_batch.costs import Usage, estimate_input_tokens, model_cost
 from vertex_batch.errors import RequestTableError
-from vertex_batch.runner import BuildReport, ModelReport, label_value
+from vertex_batch.jobs import label_value
+from vertex_batch.manifest import Manifest
+from vertex_batch.report import BuildReport, ModelReport
+from vertex_batch.request_models import BatchSettings
 from vertex_batch.transient_errors import is_retryable_row_status
 
 pytestmark = pytest.mark.unit
@@ -66,20 +69,22 @@ def test_second_llm_step_goes_in_a_later_wave(manifest: Manifest) -> None:
 def test_batch_settings_defaults_and_errors() -> None:
     settings = BatchSettings.from_meta("m", {"key": "id"})
     assert settings.key == ("id",)
-    assert settings.max_rows_per_job == 200_000
-    assert settings.model == "gemini-2.5-flash"
+    assert settings.model == catalog().default_model
+    assert settings.max_rows_per_job == catalog().get(settings.model).max_rows_per_job
     with pytest.raises(RequestTableError, match="key is missing"):
         BatchSettings.from_meta("m", {})
     with pytest.raises(RequestTableError, match=r"input: Input should be .bigquery. or .gcs."):
         BatchSettings.from_meta("m", {"key": "id", "input": "s3"})
 
 
-def test_costs_use_the_batch_discount() -> None:
-    prices = load_prices()
-    flash = price_for("publishers/google/models/gemini-2.5-flash", prices)
-    assert flash is not None
-    assert flash.batch_cost(1_000_000, 0) == pytest.approx(flash.tiers[0].input_per_million * BATCH_DISCOUNT)
-    assert price_for("no-such-model", prices) is None
+def test_costs_use_the_lane_share() -> None:
+    info = catalog().get("publishers/google/models/gemini-3.5-flash")
+    price = info.price_at(catalog().checked)
+    assert price is not None
+    usage = Usage(prompt=1_000_000)
+    assert model_cost(info, usage, catalog().checked) == pytest.approx(price.input * info.discounts.batch)
+    assert model_cost(info, usage, catalog().checked, "online") == pytest.approx(price.input)
+    assert catalog().find("no-such-model") is None
     assert estimate_input_tokens(400) == 100
 
 

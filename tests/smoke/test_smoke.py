@@ -27,7 +27,7 @@ from google.cloud import bigquery, storage
 from tests.e2e.helpers import running_stack
 from tests.e2e.readme_project import write_project
 from vertex_batch.connections import Connections
-from vertex_batch.plan import default_gcs_prefix, region_for
+from vertex_batch.regions import default_gcs_prefix, region_for
 
 CHEAP_MODEL = "gemini-2.0-flash-lite"
 ROWS = [

@@ -12,18 +12,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from google.api_core import exceptions as core
-
-from vertex_batch.dbt_graph import BatchSettings
-from vertex_batch.errors import JobError, RequestTableError
-from vertex_batch.job_client import JobSnapshot, JobSpec, JobState
+from vertex_batch.budget import Budget
+from vertex_batch.checks import Check
+from vertex_batch.errors import JobError, JobNotFound, RequestTableError
 from vertex_batch.job_loop import JobLoop, LoopOptions
+from vertex_batch.jobs import JobSnapshot, JobSpec, JobState
 from vertex_batch.ledger import LedgerEntry
-from vertex_batch.ports import Budget, Estimate, Landed, NoBudget, Pending, RequestModel, StagedInput
+from vertex_batch.ports import RunAdapters
+from vertex_batch.regions import Region
 from vertex_batch.report import BuildReport
+from vertex_batch.request_models import BatchSettings, Estimate, Landed, Pending, RequestModel, StagedInput
 from vertex_batch.transient_errors import is_retryable_row_status
 
 Responder = Callable[[str, int], str]
+LEDGER = "vertex_batch_jobs"
 RATE_LIMITED = (
     'Too Many Requests: {"error": {"code": 429, "message": "Resource exhausted.", "status": "RESOURCE_EXHAUSTED"}}'
 )
@@ -84,7 +86,7 @@ class FakeJobService:
     tables: dict[str, list[dict]]
     responder: Responder = all_succeed
     duration: float | Callable[[JobSpec], float] = 10.0
-    end_state: Callable[[JobSpec], JobState] = lambda spec: JobState.JOB_STATE_SUCCEEDED
+    end_state: Callable[[JobSpec], JobState] = lambda spec: JobState.SUCCEEDED
     live_counts: bool = False
     refuse: str = ""  # a refusal message for every create (e.g. an unknown model)
     jobs: dict[str, FakeJob] = field(default_factory=dict)
@@ -107,7 +109,7 @@ class FakeJobService:
 
     def get(self, name: str) -> JobSnapshot:
         if name not in self.jobs:
-            raise core.NotFound(f"{name} not found")
+            raise JobNotFound(f"job {name} not found")
         self.gets.append((self.clock.now(), name))
         return self._snapshot(self.jobs[name])
 
@@ -132,15 +134,13 @@ class FakeJobService:
     def _snapshot(self, job: FakeJob) -> JobSnapshot:
         attempt = int(job.spec.labels.get("vertex_batch_attempt", "1"))
         if job.cancelled_at is not None:
-            state = JobState.JOB_STATE_CANCELLED
+            state = JobState.CANCELLED
         elif self._done(job):
             state = job.end_state
         else:
-            state = JobState.JOB_STATE_RUNNING
+            state = JobState.RUNNING
         processed = self._processed(job)
-        writes = state in {JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_PARTIALLY_SUCCEEDED} or (
-            state == JobState.JOB_STATE_CANCELLED
-        )
+        writes = state in {JobState.SUCCEEDED, JobState.PARTIALLY_SUCCEEDED} or (state == JobState.CANCELLED)
         output = table_of(job.spec.output_uri)
         if self._done(job) and not job.finished:
             job.finished = True
@@ -274,20 +274,23 @@ class FakeLedger:
 
 @dataclass
 class FakeCosts:
-    """One cent a row, estimated and actual."""
+    """One cent a row, estimated and actual; ``unpriced`` models have no price."""
 
     per_row: float = 0.01
+    unpriced: frozenset[str] = frozenset()
 
-    def estimate(self, model: RequestModel, pending: Pending) -> Estimate:
-        return Estimate(pending.rows * 10, pending.rows * 5, pending.rows * self.per_row)
+    def estimate(self, model: RequestModel, pending: Pending, lane: str = "batch") -> Estimate:
+        priced = model.settings.model not in self.unpriced
+        cost = pending.rows * self.per_row if priced else 0.0
+        return Estimate(pending.rows * 10, pending.rows * 5, cost, priced=priced)
 
     def actual(self, model: RequestModel, landed: Landed) -> float:
-        return landed.rows * self.per_row
+        return landed.rows * self.per_row if model.settings.model not in self.unpriced else 0.0
 
 
 def request_model(name: str = "reviews", *, per_job: int = 200_000, attempts: int = 3) -> RequestModel:
     settings = BatchSettings(
-        key=("id",), model="gemini-2.5-flash", max_rows_per_job=per_job, max_attempts=attempts, input="bigquery"
+        key=("id",), model="gemini-3.5-flash", max_rows_per_job=per_job, max_attempts=attempts, input="bigquery"
     )
     return RequestModel(name=name, table_id=f"p.ds.{name}", settings=settings, alias=name)
 
@@ -300,10 +303,11 @@ class World:
     tables: dict[str, list[dict]] = field(default_factory=dict)
     responder: Responder = all_succeed
     duration: float | Callable[[JobSpec], float] = 10.0
-    end_state: Callable[[JobSpec], JobState] = lambda spec: JobState.JOB_STATE_SUCCEEDED
+    end_state: Callable[[JobSpec], JobState] = lambda spec: JobState.SUCCEEDED
     jobs: FakeJobService = field(init=False)
     warehouse: FakeWarehouse = field(init=False)
     ledger: FakeLedger = field(default_factory=FakeLedger)
+    costs: FakeCosts = field(default_factory=FakeCosts)
 
     def __post_init__(self) -> None:
         self.jobs = FakeJobService(self.clock, self.tables, self.responder, self.duration, self.end_state)
@@ -332,9 +336,39 @@ class World:
             options=options,
             report=report or BuildReport(run_id=run_id, dry_run=False),
             clock=self.clock,
-            budget=budget or NoBudget(),
+            budget=budget or Budget(),
         )
 
     def settle(self, loop: JobLoop, *models: RequestModel, wait: bool = True) -> bool:
         """What the runner does per wave: attach, land, queue what is pending, advance."""
         return loop.settle(list(models), lambda model: self.warehouse.pending(model, retry=False), wait=wait)
+
+
+@dataclass
+class FakeBackends:
+    """``ports.Backends`` over a ``World``: the factory a unit test hands the real ``Runner``."""
+
+    world: World
+    location: str = "us-central1"
+    dataset_locations: dict[str, str] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    adapters_made: list[tuple[str, Region, bool]] = field(default_factory=list)
+
+    def dataset_location(self, dataset: str) -> str | None:
+        return self.dataset_locations.get(dataset, self.location)
+
+    def default_region(self, project: str) -> str:
+        return self.location
+
+    def preflight(self, project: str, region: str) -> list[Check]:
+        return list(self.checks)
+
+    def adapters(self, project: str, region: Region, *, dry_run: bool, warn: Callable[[str], object]) -> RunAdapters:
+        self.adapters_made.append((project, region, dry_run))
+        return RunAdapters(self.world.jobs, self.world.warehouse, self.world.ledger, self.world.costs)
+
+    def ledger_entries(self, tables: list[str]) -> list[tuple[str, LedgerEntry]]:
+        return [(f"p.ds.{LEDGER}", entry) for entry in self.world.ledger.rows.values()]
+
+    def job_service(self, project: str, region: str) -> FakeJobService:
+        return self.world.jobs

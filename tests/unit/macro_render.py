@@ -6,6 +6,7 @@ implementation when there is one, else ``default__``, as dbt does on BigQuery.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -68,6 +69,7 @@ def package_macros(*files: str, globals: dict[str, Any] | None = None) -> _Macro
     env.globals["vertex_batch"] = namespace
     env.globals["adapter"] = SimpleNamespace(dispatch=namespace.dispatch)
     env.globals["execute"] = False
+    env.globals["modules"] = SimpleNamespace(re=re)
     for name in files:
         template = env.from_string((MACROS / name).read_text())
         context = template.new_context()

@@ -89,15 +89,21 @@ def test_the_package_declares_no_runner_defaults_of_its_own() -> None:
 
 
 def test_macro_var_fallbacks_are_the_settings_defaults() -> None:
-    """A macro reading ``var('vertex_batch_<name>', <fallback>)`` falls back to the same default as the runner."""
+    """A macro reading ``var('vertex_batch_<name>', <fallback>)`` falls back to the same default as the runner; the
+    model's fallback is the catalog's default model, read from the generated catalog macro."""
     defaults = RequestModelDefaults()
     found = []
     for path in (REPO / "macros").rglob("*.sql"):
         for name, fallback in re.findall(r"var\('vertex_batch_(\w+)',\s*'?([^')]+)'?\)", path.read_text()):
-            if name in RequestModelDefaults.model_fields:
+            if name == "model":
+                assert fallback == "vertex_batch._catalog(", f"{path.name}: the default model is the catalog's"
+                found.append(name)
+            elif name in RequestModelDefaults.model_fields:
                 found.append(name)
                 assert fallback == str(getattr(defaults, name)), f"{path.name}: var vertex_batch_{name}"
     assert "model" in found
+    catalog_macro = package_macros("_internal/catalog.sql")
+    assert catalog_macro._catalog()["default_model"] == defaults.model
 
 
 def test_the_runner_never_imports_the_local_stack() -> None:

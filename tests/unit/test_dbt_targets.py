@@ -53,9 +53,9 @@ def test_behavior_flags_still_name_the_module_that_declared_them() -> None:
     """The cheap replacement of dbt-common's stack inspection gives the same answer: the calling module."""
     from dbt_common.behavior_flags import BehaviorFlagRendered
 
-    from vertex_batch.dbt_graph import _cheap_behavior_flag_source
+    from vertex_batch.dbt_patches import cheap_behavior_flag_source
 
-    _cheap_behavior_flag_source()
+    cheap_behavior_flag_source()
     flag = BehaviorFlagRendered({"name": "some_flag", "default": False, "description": "d"}, {})
     assert flag._behavior_change_event.flag_source == __name__
     named = BehaviorFlagRendered({"name": "other", "default": True, "description": "d", "source": "dbt-x"}, {})

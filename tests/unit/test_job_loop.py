@@ -10,10 +10,10 @@ from collections import Counter
 import pytest
 
 from tests.unit.fakes import BAD_ROLE, RATE_LIMITED, World, fail_first, request_model
+from vertex_batch.budget import Budget
 from vertex_batch.errors import JobError
-from vertex_batch.job_client import JobState
 from vertex_batch.job_loop import LABEL_ATTEMPT, LABEL_CHUNK, LABEL_RUN, Phase, label_value, table_label
-from vertex_batch.ports import MaxCost
+from vertex_batch.jobs import JobState
 from vertex_batch.report import EXIT_BUDGET, EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
 
 pytestmark = pytest.mark.unit
@@ -171,12 +171,12 @@ def test_attach_lands_a_job_that_finished_while_nobody_watched() -> None:
 
 
 def test_a_failed_earlier_job_is_not_reused() -> None:
-    world = World(end_state=lambda spec: JobState.JOB_STATE_FAILED)
+    world = World(end_state=lambda spec: JobState.FAILED)
     model = world.add(request_model(), 3)
     first = world.loop(run_id="r1")
     world.settle(first, model, wait=True)
     assert first.report.exit_code == EXIT_FAILED
-    world.jobs.end_state = lambda spec: JobState.JOB_STATE_SUCCEEDED
+    world.jobs.end_state = lambda spec: JobState.SUCCEEDED
     world.ledger.rows.clear()
     second = world.loop(run_id="r2")
     world.settle(second, model, wait=True)
@@ -201,7 +201,7 @@ def test_a_job_that_disappeared_ends_failed() -> None:
 def test_budget_stops_before_the_job_that_would_cross_it(limit: float, jobs: int, stopped: bool) -> None:
     world = World()
     model = world.add(request_model(per_job=10), 30)  # three jobs of 10 rows, $0.10 each
-    loop = run_all(world, model, 30, cap=1, budget=MaxCost(limit))
+    loop = run_all(world, model, 30, cap=1, budget=Budget(limit))
     assert len(world.jobs.creates) == jobs
     assert bool(loop.report.budget_stop) == stopped
     assert len(world.warehouse.answered(model.name)) == 10 * jobs, "what landed is kept"
@@ -213,7 +213,7 @@ def test_budget_stops_before_the_job_that_would_cross_it(limit: float, jobs: int
 def test_budget_stops_a_retry_round_and_keeps_completed_rows() -> None:
     world = World(responder=fail_first(1, keys={"reviews-00000"}))
     model = request_model(per_job=10)
-    loop = run_all(world, model, 10, budget=MaxCost(0.105), backoff=1.0)
+    loop = run_all(world, model, 10, budget=Budget(0.105), backoff=1.0)
     assert len(world.jobs.creates) == 1, "the retry round would cross the budget"
     assert loop.report.budget_stop
     assert len(world.warehouse.answered(model.name)) == 9
@@ -240,11 +240,11 @@ def test_cancel_keeps_completed_rows_and_submits_nothing_more(at: float) -> None
 @pytest.mark.parametrize(
     ("state", "exit_code", "rows_landed"),
     [
-        (JobState.JOB_STATE_SUCCEEDED, EXIT_OK, 5),
-        (JobState.JOB_STATE_PARTIALLY_SUCCEEDED, EXIT_OK, 5),
-        (JobState.JOB_STATE_FAILED, EXIT_FAILED, 0),
-        (JobState.JOB_STATE_EXPIRED, EXIT_FAILED, 0),
-        (JobState.JOB_STATE_PAUSED, EXIT_FAILED, 0),
+        (JobState.SUCCEEDED, EXIT_OK, 5),
+        (JobState.PARTIALLY_SUCCEEDED, EXIT_OK, 5),
+        (JobState.FAILED, EXIT_FAILED, 0),
+        (JobState.EXPIRED, EXIT_FAILED, 0),
+        (JobState.PAUSED, EXIT_FAILED, 0),
     ],
 )
 def test_end_states(state: JobState, exit_code: int, rows_landed: int) -> None:
@@ -260,9 +260,7 @@ def test_end_states(state: JobState, exit_code: int, rows_landed: int) -> None:
 
 def test_mixed_end_states_in_one_run() -> None:
     world = World(
-        end_state=lambda spec: (
-            JobState.JOB_STATE_EXPIRED if spec.labels[LABEL_CHUNK] == "2" else JobState.JOB_STATE_SUCCEEDED
-        ),
+        end_state=lambda spec: JobState.EXPIRED if spec.labels[LABEL_CHUNK] == "2" else JobState.SUCCEEDED,
         responder=fail_first(9, BAD_ROLE, keys={"reviews-00000"}),
     )
     model = request_model(per_job=3)

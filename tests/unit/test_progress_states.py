@@ -1,5 +1,5 @@
-"""Job states from the client library's enum, and progress output: bars on a terminal, lines otherwise, counts
-only when the service reports them."""
+"""Job states (each of the client library's enum has one of ours), and progress output: bars on a terminal, lines
+otherwise, counts only when the service reports them."""
 
 from __future__ import annotations
 
@@ -7,32 +7,26 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from google.cloud import aiplatform_v1
 
-from vertex_batch.job_client import (
-    FAILED_STATES,
-    SUCCESS_STATES,
-    TERMINAL_STATES,
-    JobSnapshot,
-    JobState,
-    parse_state,
-    state_name,
-)
+from vertex_batch.job_client import snapshot_of
+from vertex_batch.jobs import FAILED_STATES, SUCCESS_STATES, TERMINAL_STATES, JobSnapshot, JobState
 from vertex_batch.progress import NO_COUNTS, Progress, clock_text, job_line
 
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("state", list(JobState))
-def test_state_names_round_trip(state: JobState) -> None:
-    assert parse_state(state_name(state)) == state
-    assert parse_state(state.name) == state
+@pytest.mark.parametrize("state", list(aiplatform_v1.JobState))
+def test_every_client_state_has_a_name_of_ours(state: aiplatform_v1.JobState) -> None:
+    ours = snapshot_of(aiplatform_v1.BatchPredictionJob(name="j", state=state)).state
+    assert ours == JobState.parse(state.name) and ours.value == state.name.removeprefix("JOB_STATE_")
 
 
 def test_end_states_partition() -> None:
     assert not SUCCESS_STATES & FAILED_STATES
     assert TERMINAL_STATES == SUCCESS_STATES | FAILED_STATES
-    assert JobState.JOB_STATE_PAUSED in FAILED_STATES, "a paused batch job does not resume by itself"
-    assert parse_state("") == JobState.JOB_STATE_UNSPECIFIED
+    assert JobState.PAUSED in FAILED_STATES, "a paused batch job does not resume by itself"
+    assert JobState.parse("") == JobState.UNSPECIFIED
 
 
 def snapshot(state: JobState, ok: int = 0, failed: int = 0, seconds: float = 90.0) -> JobSnapshot:
@@ -46,11 +40,11 @@ def snapshot(state: JobState, ok: int = 0, failed: int = 0, seconds: float = 90.
 @pytest.mark.parametrize(
     ("state", "ok", "failed", "has", "lacks"),
     [
-        (JobState.JOB_STATE_RUNNING, 0, 0, [NO_COUNTS, "running", "01:30 elapsed", "300 rows submitted"], ["0/300"]),
-        (JobState.JOB_STATE_PENDING, 0, 0, [NO_COUNTS, "pending"], ["0/300"]),
-        (JobState.JOB_STATE_RUNNING, 90, 10, ["100/300 rows (90 ok, 10 failed)", "ETA 03:00"], [NO_COUNTS]),
-        (JobState.JOB_STATE_SUCCEEDED, 299, 1, ["succeeded 300/300 rows"], [NO_COUNTS, "ETA"]),
-        (JobState.JOB_STATE_FAILED, 0, 0, ["failed 0/300 rows"], [NO_COUNTS]),
+        (JobState.RUNNING, 0, 0, [NO_COUNTS, "running", "01:30 elapsed", "300 rows submitted"], ["0/300"]),
+        (JobState.PENDING, 0, 0, [NO_COUNTS, "pending"], ["0/300"]),
+        (JobState.RUNNING, 90, 10, ["100/300 rows (90 ok, 10 failed)", "ETA 03:00"], [NO_COUNTS]),
+        (JobState.SUCCEEDED, 299, 1, ["succeeded 300/300 rows"], [NO_COUNTS, "ETA"]),
+        (JobState.FAILED, 0, 0, ["failed 0/300 rows"], [NO_COUNTS]),
     ],
 )
 def test_plain_line(state: JobState, ok: int, failed: int, has: list[str], lacks: list[str]) -> None:
@@ -69,8 +63,8 @@ def test_plain_lines_are_throttled_but_end_states_always_print() -> None:
     stream = io.StringIO()
     progress = Progress(stream=stream, interval=3600.0)
     for ok in (1, 2, 3):
-        progress.job("m", snapshot(JobState.JOB_STATE_RUNNING, ok), 10)
-    progress.job("m", snapshot(JobState.JOB_STATE_SUCCEEDED, 10), 10)
+        progress.job("m", snapshot(JobState.RUNNING, ok), 10)
+    progress.job("m", snapshot(JobState.SUCCEEDED, 10), 10)
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2 and "succeeded" in lines[-1]
 
@@ -83,10 +77,10 @@ class Terminal(io.StringIO):
 def test_terminal_shows_a_bar_that_closes_when_the_job_ends() -> None:
     stream = Terminal()
     progress = Progress(stream=stream)
-    progress.job("m", snapshot(JobState.JOB_STATE_RUNNING), 10)
+    progress.job("m", snapshot(JobState.RUNNING), 10)
     assert progress._bars and NO_COUNTS in stream.getvalue()
     progress.message("a message between bar updates")
-    progress.job("m", snapshot(JobState.JOB_STATE_SUCCEEDED, 10), 10)
+    progress.job("m", snapshot(JobState.SUCCEEDED, 10), 10)
     assert not progress._bars
     out = stream.getvalue()
     assert "10/10" in out and "succeeded" in out and "a message between bar updates" in out
@@ -94,8 +88,8 @@ def test_terminal_shows_a_bar_that_closes_when_the_job_ends() -> None:
 
 def test_elapsed_uses_the_jobs_own_clock_when_it_has_one() -> None:
     progress = Progress(stream=io.StringIO())
-    assert progress.elapsed(snapshot(JobState.JOB_STATE_RUNNING, seconds=600)) >= 600
-    bare = JobSnapshot(name="k", display_name="", state=JobState.JOB_STATE_QUEUED)
+    assert progress.elapsed(snapshot(JobState.RUNNING, seconds=600)) >= 600
+    bare = JobSnapshot(name="k", display_name="", state=JobState.QUEUED)
     assert progress.elapsed(bare) < 5
 
 
@@ -105,7 +99,7 @@ def test_snapshot_from_the_client_librarys_message() -> None:
     job = aiplatform_v1.BatchPredictionJob(
         name="projects/p/locations/l/batchPredictionJobs/7",
         display_name="d",
-        state=JobState.JOB_STATE_PARTIALLY_SUCCEEDED,
+        state=aiplatform_v1.JobState.JOB_STATE_PARTIALLY_SUCCEEDED,
         completion_stats=aiplatform_v1.CompletionStats(successful_count=9, failed_count=1),
         output_info=aiplatform_v1.BatchPredictionJob.OutputInfo(
             bigquery_output_dataset="bq://p.ds", bigquery_output_table="out"
@@ -115,9 +109,9 @@ def test_snapshot_from_the_client_librarys_message() -> None:
             instances_format="jsonl", gcs_source=aiplatform_v1.GcsSource(uris=["gs://b/in/input-*.jsonl"])
         ),
     )
-    snap = JobSnapshot.from_proto(job)
+    snap = snapshot_of(job)
     assert (snap.state, snap.done, snap.succeeded, snap.state_name) == (
-        JobState.JOB_STATE_PARTIALLY_SUCCEEDED,
+        JobState.PARTIALLY_SUCCEEDED,
         True,
         True,
         "PARTIALLY_SUCCEEDED",
@@ -129,4 +123,4 @@ def test_snapshot_from_the_client_librarys_message() -> None:
             bigquery_source=aiplatform_v1.BigQuerySource(input_uri="bq://p.ds.t")
         )
     )
-    assert JobSnapshot.from_proto(bigquery).input_uri == "bq://p.ds.t"
+    assert snapshot_of(bigquery).input_uri == "bq://p.ds.t"

@@ -8,13 +8,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.unit.fakes import FakeCosts, World, fail_first
-from vertex_batch.dbt_graph import Manifest, ModelNode
-from vertex_batch.errors import RequestTableError
-from vertex_batch.job_loop import JobLoop, LoopOptions
-from vertex_batch.ports import NoBudget
-from vertex_batch.progress import Progress
-from vertex_batch.report import EXIT_OK, EXIT_PARTIAL, EXIT_RUNNING
+from tests.unit.fakes import FakeBackends, World, fail_first
+from vertex_batch.errors import BudgetExceeded, RequestTableError
+from vertex_batch.manifest import Manifest, ModelNode
+from vertex_batch.report import EXIT_BUDGET, EXIT_OK, EXIT_PARTIAL, EXIT_RUNNING
 from vertex_batch.runner import BuildOptions, Runner
 
 pytestmark = pytest.mark.unit
@@ -22,7 +19,7 @@ REQUESTS = {"requests_a": 5, "requests_b": 3}
 
 
 def node(name: str, deps: tuple[str, ...] = (), request: bool = False) -> ModelNode:
-    meta = {"vertex_batch": {"key": ["id"], "max_rows_per_job": 2}} if request else {}
+    meta = {"vertex_batch": {"key": ["id"], "max_rows_per_job": 2, "model": "gemini-3.5-flash"}} if request else {}
     return ModelNode(f"model.p.{name}", name, "p", "ds", name, deps, meta)
 
 
@@ -64,37 +61,11 @@ class FakeDbt:
                 self.world.warehouse.requests[name] = [f"{name}-{i}" for i in range(REQUESTS[name])]
 
 
-class FakeRunner(Runner):
-    """The real runner with its Google Cloud ports swapped for the fakes."""
-
-    def __init__(self, world: World, dbt: FakeDbt, run_id: str = "r1", **options: object) -> None:
-        super().__init__(dbt, BuildOptions(run_id=run_id, poll_seconds=5.0, **options), Progress(enabled=False))  # type: ignore[arg-type]
-        self.world = world
-
-    def _region(self, project, nodes, defaults):  # type: ignore[override]
-        return None
-
-    def _io(self, project, region=None):  # type: ignore[override]
-        return self.world.warehouse
-
-    def _make_loop(self, project, io, wait, region=None) -> JobLoop:  # type: ignore[override]
-        options = LoopOptions(
-            run_id=self.options.run_id,
-            max_concurrent_jobs=self.options.max_concurrent_jobs,
-            poll_seconds=self.options.poll_seconds,
-            retry_backoff_seconds=self.options.retry_backoff_seconds if wait else 0.0,
-        )
-        return JobLoop(
-            jobs=self.world.jobs,
-            warehouse=io,
-            ledger=self.world.ledger,
-            costs=FakeCosts(),
-            options=options,
-            report=self.report,
-            progress=self.progress,
-            clock=self.world.clock,
-            budget=NoBudget(),
-        )
+def FakeRunner(world: World, dbt: FakeDbt, run_id: str = "r1", **options: object) -> Runner:
+    """The real runner, its adapters from a factory of fakes."""
+    settings: dict = {"max_concurrent_jobs": 4, "poll_seconds": 5.0, "retry_backoff_seconds": 30.0, **options}
+    built = BuildOptions(run_id=run_id, **settings)
+    return Runner(dbt, built, FakeBackends(world), clock=world.clock)
 
 
 def downstream_built(dbt: FakeDbt) -> bool:
@@ -162,3 +133,30 @@ def test_resume_before_any_submit_says_what_to_build() -> None:
     world = World()
     with pytest.raises(RequestTableError, match="build it with dbt first"):
         FakeRunner(world, FakeDbt(world)).resume()
+
+
+def test_a_budget_refuses_an_unpriced_model_before_any_job() -> None:
+    """The real wiring: the runner asks the cost model, then its budget, before anything is staged."""
+    world = World()
+    world.costs.unpriced = frozenset({"gemini-3.5-flash"})
+    dbt = FakeDbt(world)
+    with pytest.raises(BudgetExceeded, match="no price"):
+        FakeRunner(world, dbt, max_cost=5.0).build()
+    assert world.jobs.creates == [] and world.warehouse.staged == []
+
+
+def test_a_budget_below_the_estimate_submits_nothing() -> None:
+    world = World()
+    dbt = FakeDbt(world)
+    with pytest.raises(BudgetExceeded, match="nothing more was submitted"):
+        FakeRunner(world, dbt, max_cost=0.01).build()
+    assert world.jobs.creates == []
+
+
+def test_a_budget_stops_a_retry_round_and_the_exit_code_says_so() -> None:
+    world = World(responder=fail_first(1, keys={"requests_a-0"}))
+    dbt = FakeDbt(world)
+    report = FakeRunner(world, dbt, max_cost=0.055).build()
+    assert report.exit_code == EXIT_BUDGET and "above --max-cost" in report.budget_stop
+    assert len(world.jobs.creates) == 3, "requests_a: 5 rows in jobs of 2 at 1 cent a row; the retry would cross"
+    assert not downstream_built(dbt), "a stopped run builds nothing downstream"

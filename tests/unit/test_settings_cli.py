@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import pytest
 
+from vertex_batch.catalog import catalog
 from vertex_batch.cli import build_parser, meta_defaults_help
-from vertex_batch.dbt_graph import BatchSettings
 from vertex_batch.errors import ConfigurationError, RequestTableError
 from vertex_batch.report import EXIT_RUNNING
+from vertex_batch.request_models import BatchSettings
 from vertex_batch.settings import RequestModelDefaults, RunSettings
 
 pytestmark = pytest.mark.unit
+DEFAULT = catalog().default_model
 
 
 @pytest.mark.parametrize(
     ("meta", "dbt_vars", "expected"),
     [
-        ({}, {}, {"model": "gemini-2.5-flash", "max_rows_per_job": 200_000, "max_attempts": 3, "input": "bigquery"}),
-        ({}, {"vertex_batch_model": "gemini-2.5-pro"}, {"model": "gemini-2.5-pro"}),
-        ({"model": "gemini-2.0-flash"}, {"vertex_batch_model": "gemini-2.5-pro"}, {"model": "gemini-2.0-flash"}),
+        ({}, {}, {"model": DEFAULT, "max_rows_per_job": 200_000, "max_attempts": 3, "input": "bigquery"}),
+        ({}, {"vertex_batch_model": "gemini-2.5-flash"}, {"model": "gemini-2.5-flash"}),
+        ({"model": DEFAULT}, {"vertex_batch_model": "gemini-2.5-flash"}, {"model": DEFAULT}),
+        ({"model": "text-embedding-005", "max_rows_per_job": 50_000}, {}, {"max_rows_per_job": 30_000}),
         ({}, {"vertex_batch_max_rows_per_job": 1000}, {"max_rows_per_job": 1000}),
         ({}, {"vertex_batch_max_attempts": "5"}, {"max_attempts": 5}),
         ({"max_attempts": 1}, {"vertex_batch_max_attempts": 5}, {"max_attempts": 1}),
@@ -28,7 +31,7 @@ pytestmark = pytest.mark.unit
             {"input": "gcs", "gcs_prefix": "gs://b/x"},
         ),
         ({"gcs_prefix": "gs://mine"}, {"vertex_batch_gcs_prefix": "gs://b/x"}, {"gcs_prefix": "gs://mine"}),
-        ({}, {"vertex_batch_unrelated": 1}, {"model": "gemini-2.5-flash"}),
+        ({}, {"vertex_batch_unrelated": 1}, {"model": DEFAULT}),
     ],
 )
 def test_meta_over_vars_over_defaults(meta: dict, dbt_vars: dict, expected: dict) -> None:
@@ -40,7 +43,7 @@ def test_meta_over_vars_over_defaults(meta: dict, dbt_vars: dict, expected: dict
 @pytest.mark.parametrize(
     ("dbt_vars", "message"),
     [
-        ({"vertex_batch_max_rows_per_job": 300_000}, "vertex_batch_max_rows_per_job"),
+        ({"vertex_batch_max_rows_per_job": 0}, "vertex_batch_max_rows_per_job"),
         ({"vertex_batch_max_attempts": 0}, "vertex_batch_max_attempts"),
         ({"vertex_batch_input": "s3"}, "vertex_batch_input"),
     ],
@@ -63,6 +66,15 @@ def test_bad_meta_is_one_line_naming_the_key(meta: dict, message: str) -> None:
         BatchSettings.from_meta("m", meta)
 
 
+def test_a_model_the_catalog_does_not_know_needs_its_family() -> None:
+    with pytest.raises(RequestTableError, match="not in the model catalog"):
+        BatchSettings.from_meta("m", {"key": "id", "model": "my-tuned-model"})
+    tuned = BatchSettings.from_meta("m", {"key": "id", "model": "projects/p/locations/l/models/7", "family": "gemini"})
+    assert (tuned.family, tuned.kind, tuned.info) == ("gemini", "generate", None)
+    with pytest.raises(RequestTableError, match="is a gemini model"):
+        BatchSettings.from_meta("m", {"key": "id", "model": DEFAULT, "family": "claude"})
+
+
 def test_run_settings_pick_local_or_cloud_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (RunSettings().poll(local=True), RunSettings().poll(local=False)) == (1.0, 30.0)
     assert (RunSettings().backoff(local=True), RunSettings().backoff(local=False)) == (2.0, 60.0)
@@ -76,8 +88,9 @@ def test_help_lists_every_default_from_the_settings() -> None:
     text = meta_defaults_help()
     for name, field in RequestModelDefaults.model_fields.items():
         assert f"  {name}: " in text
-        if field.default is not None:
-            assert f"(default {field.default})" in text
+        default = field.get_default(call_default_factory=True)
+        if default is not None:
+            assert f"(default {default})" in text
     help_text = build_parser()._subparsers._group_actions[0].choices["build"].format_help()
     assert "jobs in flight at once (default 4)" in help_text
     assert "max_attempts" in help_text
