@@ -117,7 +117,9 @@ class ModelInfo(_Frozen):
     multi_region_endpoints: tuple[str, ...] = ()
     locations_source: str
     batch_io: tuple[BatchIO, ...]
-    max_rows_per_job: int
+    #: Rows (requests) one batch job may hold; None when the model's batch page documents no limit (Claude and
+    #: open models on Vertex AI): callers then fall back to their own setting rather than a guessed number.
+    max_rows_per_job: int | None = None
     max_input_bytes: int | None = None
     concurrent_jobs_quota: int | None = None  # per project and publisher (None: shared pool)
     io_source: str
