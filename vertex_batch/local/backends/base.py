@@ -47,7 +47,6 @@ class Generation:
     prompt_tokens: int
     output_tokens: int
     avg_logprob: float | None = None
-    extra: dict[str, object] = field(default_factory=dict)
     # Thinking tokens (billed as output, not part of ``output_tokens``) and the part of ``prompt_tokens``
     # served from a cached prefix (usageMetadata thoughtsTokenCount and cachedContentTokenCount).
     thoughts_tokens: int = 0
