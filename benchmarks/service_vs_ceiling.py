@@ -135,7 +135,8 @@ def backend_pass(backend: Any, prompts: list[ChatPrompt], batch_size: int) -> di
 
 def main(argv: list[str] | None = None) -> int:
     """Run the three measurements, print the ratios and write the JSON."""
-    from vertex_batch.local.backends.smollm2 import SmolLM2Backend, smollm2_path
+    from vertex_batch.local.backends.smollm2 import SmolLM2Backend
+    from vertex_batch.local.backends.smollm2_weights import smollm2_path
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=64, help="rows of the job (default 64)")

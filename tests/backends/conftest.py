@@ -20,6 +20,7 @@ class FakeOpenAIServer:
     requests: list[dict[str, Any]] = field(default_factory=list)
     reject_fields: set[str] = field(default_factory=set)  # answer 400 naming these fields when sent
     fail_first: int = 0  # answer 503 to this many requests first
+    retry_after: str | None = None  # the Retry-After header of those 503 answers
     send_usage: bool = True
     headers: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -90,6 +91,8 @@ def fake_openai_server() -> Iterator[FakeOpenAIServer]:
                     status, answer = state.answer(body)
                 data = json.dumps(answer).encode()
                 self.send_response(status)
+                if status == 503 and state.retry_after is not None:
+                    self.send_header("Retry-After", state.retry_after)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

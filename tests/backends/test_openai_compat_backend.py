@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -73,6 +74,17 @@ def test_transient_errors_are_retried(fake_openai_server) -> None:
     [answer] = backend.generate([_prompt("hello")])
     assert answer.text.startswith("echo: hello")
     assert len(fake_openai_server.requests) == 3
+
+
+def test_retry_after_is_waited_instead_of_the_backoff(fake_openai_server) -> None:
+    fake_openai_server.fail_first = 2
+    fake_openai_server.retry_after = "0"
+    backend = OpenAICompatibleBackend(fake_openai_server.url, "tiny-model", backoff=20.0)
+    started = time.monotonic()
+    [answer] = backend.generate([_prompt("hello")])
+    assert answer.text.startswith("echo: hello")
+    assert len(fake_openai_server.requests) == 3
+    assert time.monotonic() - started < 10, "the backoff (20 s, then 40 s) was waited, not Retry-After"
 
 
 def test_persistent_server_errors_fail_the_call(fake_openai_server) -> None:

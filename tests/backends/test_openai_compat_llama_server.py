@@ -28,7 +28,7 @@ def llama_server_url() -> Iterator[str]:
     from llama_cpp.server.app import create_app
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
-    from vertex_batch.local.backends.smollm2 import smollm2_path
+    from vertex_batch.local.backends.smollm2_weights import smollm2_path
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from vertex_batch.local.backends import BackendRowError, ChatPrompt, generate_each, load_backend
-from vertex_batch.local.backends.smollm2 import PromptTooLong, smollm2_path
+from vertex_batch.local.backends.smollm2 import PromptTooLong
+from vertex_batch.local.backends.smollm2_weights import smollm2_path
 
 pytestmark = pytest.mark.model
 

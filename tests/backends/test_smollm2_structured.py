@@ -7,7 +7,7 @@ import json
 import pytest
 
 from vertex_batch.local.backends import BackendRowError, ChatPrompt, generate_each
-from vertex_batch.local.backends.smollm2 import response_grammar, to_json_schema
+from vertex_batch.local.backends.grammar import response_grammar
 
 ANSWER_SCHEMA = {
     "type": "OBJECT",
@@ -23,27 +23,6 @@ def _chat(user: str, **settings: object) -> ChatPrompt:
     return ChatPrompt(messages=({"role": "user", "content": user},), **settings)  # type: ignore[arg-type]
 
 
-def test_gemini_schema_becomes_json_schema() -> None:
-    schema = {
-        "type": "OBJECT",
-        "properties": {
-            "tags": {"type": "ARRAY", "items": {"type": "STRING"}, "maxItems": "3"},
-            "score": {"type": "INTEGER", "nullable": True},
-            "mood": {"type": "STRING", "enum": ["up", "down"], "description": "dropped"},
-        },
-    }
-    assert to_json_schema(schema) == {
-        "type": "object",
-        "properties": {
-            "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
-            "score": {"type": ["integer", "null"]},
-            "mood": {"type": "string", "enum": ["up", "down"]},
-        },
-        "required": ["tags", "score", "mood"],
-        "additionalProperties": False,
-    }
-
-
 def test_grammar_choice_follows_the_mime_type() -> None:
     assert response_grammar(_chat("x")) is None
     assert response_grammar(_chat("x", response_mime_type="text/plain", response_schema=ANSWER_SCHEMA)) is None
@@ -53,6 +32,22 @@ def test_grammar_choice_follows_the_mime_type() -> None:
     assert any_json is not None and "root" in any_json
     typed = response_grammar(_chat("x", response_mime_type="application/json", response_schema=ANSWER_SCHEMA))
     assert typed is not None and "confidence" in typed and r"\x00-\x1F" in typed
+
+
+def test_grammar_orders_each_object_by_its_own_property_ordering() -> None:
+    schema = {
+        "type": "OBJECT",
+        "properties": {
+            "inner": {"type": "OBJECT", "properties": {"a": {"type": "STRING"}, "b": {"type": "STRING"}}},
+            "b": {"type": "BOOLEAN"},
+        },
+        "propertyOrdering": ["b", "inner"],
+    }
+    grammar = response_grammar(_chat("x", response_mime_type="application/json", response_schema=schema))
+    assert grammar is not None
+    rules = dict(line.split(" ::= ", 1) for line in grammar.splitlines())
+    assert rules["root"].index("b-kv") < rules["root"].index("inner-kv")
+    assert rules["inner"].index("inner-a-kv") < rules["inner"].index("inner-b-kv")
 
 
 @pytest.mark.model

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from vertex_batch.local.backends.base import ChatPrompt, Generation
+from vertex_batch.local.backends.base import SCHEMA_MIME_TYPES, ChatPrompt, Generation
 from vertex_batch.local.proto_json import ProtoJsonError, parse_request
 
 HTTP_REASONS: dict[int, str] = {
@@ -44,8 +44,6 @@ TEXT_ONLY_MESSAGE = (
 MAX_STOP_SEQUENCES = 5
 #: ``generationConfig.responseMimeType`` values the service accepts.
 RESPONSE_MIME_TYPES = ("text/plain", "application/json", "text/x.enum")
-#: The MIME types a ``responseSchema`` constrains.
-SCHEMA_MIME_TYPES = ("application/json", "text/x.enum")
 
 #: Reads a ``gs://`` object as text (for ``text/plain`` ``fileData`` parts); raises on failure.
 TextFileReader = Callable[[str], str]

@@ -11,6 +11,9 @@ from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
+#: The response MIME types a response schema constrains (structured output).
+SCHEMA_MIME_TYPES = ("application/json", "text/x.enum")
+
 
 @dataclass(frozen=True)
 class ChatPrompt:
@@ -44,12 +47,17 @@ class Generation:
     prompt_tokens: int
     output_tokens: int
     avg_logprob: float | None = None
-    extra: dict[str, object] = field(default_factory=dict)
     # Thinking tokens (billed as output, not part of ``output_tokens``) and the part of ``prompt_tokens``
     # served from a cached prefix (usageMetadata thoughtsTokenCount and cachedContentTokenCount).
     thoughts_tokens: int = 0
     cached_tokens: int = 0
     thought_text: str = ""  # a thought summary, returned as a ``"thought": true`` part with includeThoughts
+
+
+def cut_at_stop(text: str, stops: Iterable[str]) -> str:
+    """``text`` up to the first place where one of the ``stops`` strings begins (all of it if none does)."""
+    found = [text.find(stop) for stop in stops if stop and stop in text]
+    return text[: min(found)] if found else text
 
 
 class ModelBackend(Protocol):

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from vertex_batch.local.backends.embedding import DIMENSIONS, Embedding, unit_values
-from vertex_batch.local.backends.smollm2 import smollm2_path
+from vertex_batch.local.backends.smollm2_weights import smollm2_path
 
 #: Seed of the 576 -> 768 map: changing it changes every vector.
 PROJECTION_SEED = 20260601

@@ -11,8 +11,9 @@ this backend has answered before counts as an implicitly cached prefix (``cached
 implicit cache does for repeated prefixes of 1024+ tokens.
 
 Structured output is honoured: with ``responseMimeType: application/json`` and a ``responseSchema`` the
-answer is JSON that follows the schema (every property present, values drawn from the same hash); with
-``text/x.enum`` it is one of the schema's ``enum`` values.
+answer is JSON that follows the schema as ``response_schema.to_json_schema`` reads it for every backend
+(every property present, values drawn from the same hash); with ``text/x.enum`` it is one of the schema's
+``enum`` values.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from vertex_batch.local.backends.base import ChatPrompt, Generation
+from vertex_batch.local.backends.base import SCHEMA_MIME_TYPES, ChatPrompt, Generation, cut_at_stop
+from vertex_batch.local.backends.response_schema import to_json_schema
 
 _WORDS = ("positive", "negative", "neutral", "yes", "no", "maybe", "alpha", "beta", "gamma", "delta")
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -90,12 +92,12 @@ class FakeFastTestBackend:
 
     def _one(self, prompt: ChatPrompt) -> Generation:
         text_in = _prompt_text(prompt)
-        if prompt.response_schema is not None and prompt.response_mime_type in ("application/json", "text/x.enum"):
+        if prompt.response_schema is not None and prompt.response_mime_type in SCHEMA_MIME_TYPES:
             return self._structured(prompt, text_in)
         digest = hashlib.sha256(text_in.encode()).digest()
         wanted = min(self.words_per_answer, prompt.max_tokens)
         words = [_WORDS[b % len(_WORDS)] for b in digest[:wanted]]
-        text = _apply_stops(" ".join(words), prompt.stop)
+        text = cut_at_stop(" ".join(words), prompt.stop)
         finish = "MAX_TOKENS" if prompt.max_tokens < self.words_per_answer else "STOP"
         return Generation(
             text=text,
@@ -119,7 +121,7 @@ class FakeFastTestBackend:
             text = text[: tokens[prompt.max_tokens - 1].end()]
             tokens = tokens[: prompt.max_tokens]
             finish = "MAX_TOKENS"
-        text = _apply_stops(text, prompt.stop)
+        text = cut_at_stop(text, prompt.stop)
         return Generation(
             text=text,
             finish_reason=finish,
@@ -133,22 +135,14 @@ def _prompt_text(prompt: ChatPrompt) -> str:
     return "\n".join(message["content"] for message in prompt.messages)
 
 
-def _apply_stops(text: str, stops: Sequence[str]) -> str:
-    """``text`` up to the first stop sequence it contains."""
-    for stop in stops:
-        if stop and stop in text:
-            text = text[: text.index(stop)]
-    return text
-
-
 def schema_value(schema: Mapping[str, Any], seed: str) -> Any:
     """A JSON value that follows a Gemini ``Schema`` (or a JSON Schema), drawn deterministically from ``seed``.
 
-    Supports OBJECT (``properties``, ``required``, ``propertyOrdering``: every property is filled), ARRAY
-    (``items``, ``minItems``/``maxItems``), STRING (``enum``, ``format`` date / date-time), NUMBER and
-    INTEGER (``minimum``/``maximum``), BOOLEAN, NULL and ``anyOf``/``oneOf`` (the first option).
+    The schema is read as ``to_json_schema`` converts it: every property is filled, in ``propertyOrdering``
+    order; arrays have ``minItems``..``maxItems`` items (1 to 3 by default); strings honour ``enum`` and the
+    ``date`` / ``date-time`` formats, numbers ``minimum``/``maximum``; ``anyOf`` takes its first option.
     """
-    return _value(schema, seed, "$")
+    return _value(to_json_schema(schema), seed, "$")
 
 
 def _draw(seed: str, path: str) -> int:
@@ -156,58 +150,39 @@ def _draw(seed: str, path: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}\0{path}".encode()).digest()[:8], "big")
 
 
-def _type_of(schema: Mapping[str, Any]) -> str:
-    """The schema's type in upper case (Gemini spells ``OBJECT``, JSON Schema ``object``), inferred if unset."""
-    kind = schema.get("type")
-    if isinstance(kind, list):  # JSON Schema: ["string", "null"]
-        kind = next((k for k in kind if str(k).lower() != "null"), "null")
-    if isinstance(kind, str) and kind:
-        return kind.upper()
-    if "properties" in schema:
-        return "OBJECT"
-    if "items" in schema:
-        return "ARRAY"
-    return "STRING"
-
-
 def _value(schema: Mapping[str, Any], seed: str, path: str) -> Any:
-    options = schema.get("anyOf") or schema.get("oneOf")
-    if isinstance(options, list) and options and isinstance(options[0], Mapping):
+    """The value at ``path`` of a converted (JSON) schema."""
+    options = schema.get("anyOf")
+    if options:
         return _value(options[0], seed, path)
     draw = _draw(seed, path)
     enum = schema.get("enum")
-    if isinstance(enum, list) and enum:
+    if enum:
         return enum[draw % len(enum)]
-    kind = _type_of(schema)
-    if kind == "OBJECT":
-        return _object(schema, seed, path)
-    if kind == "ARRAY":
-        items = schema.get("items") if isinstance(schema.get("items"), Mapping) else {"type": "STRING"}
-        low = int(schema.get("minItems", _DEFAULT_ARRAY_ITEMS[0]))
-        high = max(int(schema.get("maxItems", max(low, _DEFAULT_ARRAY_ITEMS[1]))), low)
+    kind = schema.get("type", "string")
+    if isinstance(kind, list):  # ["string", "null"]: a value of the first type that is not null
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return {name: _value(value, seed, f"{path}.{name}") for name, value in properties.items()}
+    if kind == "array":
+        low = schema.get("minItems", _DEFAULT_ARRAY_ITEMS[0])
+        high = max(schema.get("maxItems", max(low, _DEFAULT_ARRAY_ITEMS[1])), low)
         count = low + draw % (high - low + 1)
-        return [_value(items, seed, f"{path}[{i}]") for i in range(count)]
-    if kind == "INTEGER":
+        return [_value(schema.get("items", {}), seed, f"{path}[{i}]") for i in range(count)]
+    if kind == "integer":
         low = int(schema.get("minimum", _DEFAULT_INTEGER_RANGE[0]))
         high = max(int(schema.get("maximum", low + _DEFAULT_INTEGER_RANGE[1])), low)
         return low + draw % (high - low + 1)
-    if kind == "NUMBER":
+    if kind == "number":
         low = float(schema.get("minimum", 0.0))
         high = max(float(schema.get("maximum", low + 1.0)), low)
         return min(max(round(low + (high - low) * (draw % 10_001) / 10_000, 2), low), high)
-    if kind == "BOOLEAN":
+    if kind == "boolean":
         return draw % 2 == 0
-    if kind == "NULL":
+    if kind == "null":
         return None
     return _string(schema, draw)
-
-
-def _object(schema: Mapping[str, Any], seed: str, path: str) -> dict[str, Any]:
-    properties = schema.get("properties") if isinstance(schema.get("properties"), Mapping) else {}
-    order = [name for name in schema.get("propertyOrdering") or [] if name in properties]
-    names = order + [name for name in properties if name not in order]
-    names += [name for name in schema.get("required") or [] if isinstance(name, str) and name not in names]
-    return {name: _value(properties.get(name) or {"type": "STRING"}, seed, f"{path}.{name}") for name in names}
 
 
 def _string(schema: Mapping[str, Any], draw: int) -> str:

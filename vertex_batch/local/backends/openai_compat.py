@@ -2,20 +2,23 @@
 
 For users who host a bigger open model themselves. Each prompt is one ``POST {base_url}/chat/completions``;
 a small thread pool keeps ``concurrency`` requests in flight. Optional request fields that a server
-rejects (``logprobs``, ``top_k``, ``seed``) are dropped and not sent again.
+rejects (``logprobs``, ``top_k``, ``seed``) are dropped and not sent again. An unreachable server and the
+statuses in ``_RETRY_STATUSES`` are retried through ``google.api_core.retry``, waiting the server's
+``Retry-After`` when it sends one, else doubling from ``backoff``.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+from google.api_core.retry import retry_target
 
-from vertex_batch.local.backends.base import BackendRowError, ChatPrompt, Generation
+from vertex_batch.local.backends.base import BackendRowError, ChatPrompt, Generation, cut_at_stop
 
 _FINISH_REASONS = {
     "stop": "STOP",
@@ -30,10 +33,44 @@ _OPTIONAL_FIELDS = ("logprobs", "top_k", "seed")
 # Words in a 400/422 answer that mean this one prompt cannot be served (the others can).
 _ROW_ERROR_HINTS = ("context", "too long", "maximum", "max_tokens", "exceed", "token limit")
 _RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
+_MAX_RETRY_WAIT = 30.0  # seconds, however long the server's Retry-After
 
 
 class OpenAICompatibleError(RuntimeError):
     """The server cannot answer at all (unreachable, unauthorised, unknown model, malformed answers)."""
+
+
+class _TransientError(OpenAICompatibleError):
+    """A failure another attempt may not meet: the server unreachable, or a status in ``_RETRY_STATUSES``."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _Backoff:
+    """The waits before the retries of one request, for ``retry_target``: at most ``retries`` of them,
+    doubling from ``backoff`` seconds, or the ``Retry-After`` of the answer that failed when it had one."""
+
+    def __init__(self, retries: int, backoff: float) -> None:
+        self._left = retries
+        self._next = backoff
+        self._retry_after: float | None = None
+
+    def retryable(self, error: Exception) -> bool:
+        """Whether ``error`` is transient and retries are left."""
+        return isinstance(error, _TransientError) and self._left > 0
+
+    def on_error(self, error: Exception) -> None:
+        """Count a retry (``retry_target`` calls this before it draws the wait)."""
+        self._left -= 1
+        self._retry_after = error.retry_after if isinstance(error, _TransientError) else None
+
+    def __iter__(self) -> Iterator[float]:
+        while True:
+            wait = self._retry_after if self._retry_after is not None else self._next
+            self._next *= 2
+            yield min(wait, _MAX_RETRY_WAIT)
 
 
 class OpenAICompatibleBackend:
@@ -113,19 +150,21 @@ class OpenAICompatibleBackend:
         return payload
 
     def _one(self, prompt: ChatPrompt) -> Generation | str:
-        """The answer to one prompt, or a message saying why this row cannot be answered."""
-        url = f"{self.base_url}/chat/completions"
-        attempt = 0
+        """The answer to one prompt, or a message saying why this row cannot be answered; transient
+        failures are retried."""
+        backoff = _Backoff(self.retries, self.backoff)
+        attempt = functools.partial(self._attempt, f"{self.base_url}/chat/completions", prompt)
+        return retry_target(attempt, backoff.retryable, backoff, on_error=backoff.on_error)
+
+    def _attempt(self, url: str, prompt: ChatPrompt) -> Generation | str:
+        """One attempt at a prompt (sent again at once without the optional fields the server rejects):
+        the answer, a message saying why this row cannot be answered, or an ``OpenAICompatibleError``."""
         while True:
             payload = self._payload(prompt)
             try:
                 response = self._client.post(url, json=payload)
             except httpx.TransportError as error:
-                if attempt < self.retries:
-                    attempt += 1
-                    time.sleep(self.backoff * 2 ** (attempt - 1))
-                    continue
-                raise OpenAICompatibleError(f"cannot reach {url}: {error}") from error
+                raise _TransientError(f"cannot reach {url}: {error}") from error
             if response.status_code == 200:
                 return self._parse(response, prompt)
             body = response.text[:500]
@@ -137,13 +176,11 @@ class OpenAICompatibleBackend:
                     continue
                 if response.status_code == 400 or any(hint in body.lower() for hint in _ROW_ERROR_HINTS):
                     return f"the server refused this prompt ({response.status_code}): {body}"
-            if response.status_code in _RETRY_STATUSES and attempt < self.retries:
-                attempt += 1
+            message = f"{url} answered {response.status_code}: {body}"
+            if response.status_code in _RETRY_STATUSES:
                 retry_after = response.headers.get("retry-after", "")
-                delay = float(retry_after) if retry_after.isdigit() else self.backoff * 2 ** (attempt - 1)
-                time.sleep(min(delay, 30.0))
-                continue
-            raise OpenAICompatibleError(f"{url} answered {response.status_code}: {body}")
+                raise _TransientError(message, float(retry_after) if retry_after.isdigit() else None)
+            raise OpenAICompatibleError(message)
 
     def _parse(self, response: httpx.Response, prompt: ChatPrompt) -> Generation:
         try:
@@ -152,10 +189,7 @@ class OpenAICompatibleBackend:
         except (ValueError, KeyError, IndexError, TypeError) as error:
             raise OpenAICompatibleError(f"not an OpenAI chat completion answer: {response.text[:300]}") from error
         message = choice.get("message") or {}
-        text = message.get("content") or ""
-        for stop in prompt.stop:
-            if stop and stop in text:
-                text = text[: text.index(stop)]
+        text = cut_at_stop(message.get("content") or "", prompt.stop)
         usage = data.get("usage") or {}
         return Generation(
             text=text,

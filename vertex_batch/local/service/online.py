@@ -128,9 +128,10 @@ def prompt_token_count(backend: ModelBackend, prompt: ChatPrompt) -> int:
 def _smollm2_vocabulary() -> Any:
     """SmolLM2's tokenizer without its weights (``vocab_only``: milliseconds, a few MB)."""
     try:
-        from llama_cpp import Llama
+        # Before llama_cpp: the weights module sets llama.cpp's thread setting, read once at its import.
+        from vertex_batch.local.backends.smollm2_weights import smollm2_path
 
-        from vertex_batch.local.backends.smollm2 import smollm2_path
+        from llama_cpp import Llama  # isort: skip
 
         return Llama(model_path=smollm2_path(), vocab_only=True, verbose=False)
     except (ImportError, RuntimeError, ValueError) as err:
