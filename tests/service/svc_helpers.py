@@ -163,7 +163,7 @@ def make_table(
 def bq_body(input_uri: str, output_uri: str, name: str = "job", **extra: Any) -> dict[str, Any]:
     return {
         "displayName": name,
-        "model": "publishers/google/models/gemini-2.5-flash",
+        "model": "publishers/google/models/gemini-3.5-flash",
         "inputConfig": {"instancesFormat": "bigquery", "bigquerySource": {"inputUri": input_uri}},
         "outputConfig": {"predictionsFormat": "bigquery", "bigqueryDestination": {"outputUri": output_uri}},
         **extra,
@@ -173,7 +173,7 @@ def bq_body(input_uri: str, output_uri: str, name: str = "job", **extra: Any) ->
 def gcs_body(input_uri: str | list[str], output_prefix: str, name: str = "job", **extra: Any) -> dict[str, Any]:
     return {
         "displayName": name,
-        "model": "publishers/google/models/gemini-2.5-flash",
+        "model": "publishers/google/models/gemini-3.5-flash",
         "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": input_uri}},
         "outputConfig": {"predictionsFormat": "jsonl", "gcsDestination": {"outputUriPrefix": output_prefix}},
         **extra,
