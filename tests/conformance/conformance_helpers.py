@@ -14,6 +14,8 @@ from typing import Any
 
 PROJECT = "local-project"
 LOCATION = "us-central1"
+#: Where the catalog serves Claude and Llama.
+EAST = "us-east5"
 MODEL = "gemini-3.5-flash"
 PUBLISHER_MODEL = f"publishers/google/models/{MODEL}"
 #: The row status Vertex AI gives a request whose content has the role "tester".

@@ -4,6 +4,7 @@ bodies and Gemini embedding requests."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from vertex_batch.catalog import catalog
 from vertex_batch.local.backends import Generation
 from vertex_batch.local.backends.embedding_fake import FakeEmbeddingBackend
-from vertex_batch.local.gemini import RowError
+from vertex_batch.local.gemini import RowError, row_status
 from vertex_batch.local.service import family_chat, family_claude
 from vertex_batch.local.service.config import ServiceConfig
 from vertex_batch.local.service.family import Outcome, no_pause
@@ -166,11 +167,25 @@ def test_chat_completions_follow_the_openai_response() -> None:
     }  # fmt: skip
 
 
+def job_for(model_id: str) -> JobRecord:
+    return JobRecord(id="1", project="p", location="us-central1", display_name="j", model=model_id,
+                     model_id=model_id, state="JOB_STATE_RUNNING", create_us=0, update_us=0)  # fmt: skip
+
+
+CONFIG = ServiceConfig(state_dir=Path("unused"))
+
+
+def test_injected_faults_take_each_familys_shape() -> None:
+    fault = row_status(503, "The service is currently unavailable.", "UNAVAILABLE")
+    claude = family_claude.ClaudeFamily(CLAUDE, job_for(CLAUDE.id), CONFIG).fault(fault)
+    body = {"type": "error", "error": {"type": "overloaded_error", "message": "The service is currently unavailable."}}
+    assert claude == f"Service Unavailable: {json.dumps(body)}"
+    chat = family_chat.ChatCompletionsFamily(GPT_OSS, job_for(GPT_OSS.id), CONFIG).fault(fault)
+    assert chat == {"code": 503, "message": "The service is currently unavailable.", "status": "UNAVAILABLE"}
+
+
 def gemini_embedding_outcomes(model_id: str, requests: list[Any]) -> list[Outcome]:
-    info = catalog().get(model_id)
-    job = JobRecord(id="1", project="p", location="us-central1", display_name="j", model=model_id,
-                    model_id=model_id, state="JOB_STATE_RUNNING", create_us=0, update_us=0)  # fmt: skip
-    family = GeminiEmbeddingFamily(info, job, ServiceConfig(state_dir=None))  # type: ignore[arg-type]
+    family = GeminiEmbeddingFamily(catalog().get(model_id), job_for(model_id), CONFIG)
     batch = [(index, {"key": index, "request": request}) for index, request in enumerate(requests)]
     (answered,) = family.predictions(iter([batch]), FakeEmbeddingBackend(), lambda index: None, no_pause)
     return [outcome for _, outcome in answered]
