@@ -14,7 +14,9 @@ from typing import Any
 
 PROJECT = "local-project"
 LOCATION = "us-central1"
-MODEL = "gemini-2.5-flash"
+#: Where the catalog serves Claude and Llama.
+EAST = "us-east5"
+MODEL = "gemini-3.5-flash"
 PUBLISHER_MODEL = f"publishers/google/models/{MODEL}"
 #: The row status Vertex AI gives a request whose content has the role "tester".
 BAD_ROLE_STATUS = (

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conformance_helpers import LOCATION, PROJECT, Inputs, bad_and_good_rows, unique
+from conformance_helpers import EAST, LOCATION, PROJECT, Inputs, bad_and_good_rows, unique
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, storage
@@ -60,13 +60,24 @@ def gcs(stack: StackConfig) -> storage.Client:
     return storage.Client(PROJECT, credentials=AnonymousCredentials(), client_options={"api_endpoint": stack.gcs_url})
 
 
+def regional_dataset(bq: bigquery.Client, name: str, location: str) -> str:
+    """A dataset in one region: Vertex AI refuses BigQuery datasets in other regions and multi-regions."""
+    dataset = bigquery.Dataset(f"{PROJECT}.{name}")
+    dataset.location = location
+    bq.create_dataset(dataset, exists_ok=True)
+    return name
+
+
 @pytest.fixture(scope="session")
 def dataset(bq: bigquery.Client) -> str:
-    """A dataset in the jobs' region: Vertex AI refuses BigQuery datasets in other regions and multi-regions."""
-    dataset = bigquery.Dataset(f"{PROJECT}.conformance")
-    dataset.location = LOCATION
-    bq.create_dataset(dataset, exists_ok=True)
-    return "conformance"
+    """A dataset in the jobs' region."""
+    return regional_dataset(bq, "conformance", LOCATION)
+
+
+@pytest.fixture(scope="session")
+def east_dataset(bq: bigquery.Client) -> str:
+    """A dataset in us-east5, where the catalog serves Claude and Llama."""
+    return regional_dataset(bq, "conformance_east5", EAST)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import pytest
 from dbt_harness import REPO, Dbt, Warehouse, new_dataset
 from google.cloud import bigquery
 
+from vertex_batch.catalog import catalog
 from vertex_batch.identity import embedding_fingerprint_sql, embedding_parameters
 from vertex_batch.local.backends.embedding_fake import FakeEmbeddingBackend
 from vertex_batch.local.service import embeddings
@@ -54,7 +55,7 @@ def land(warehouse: Warehouse, dbt: Dbt) -> None:
     )
     params = {"outputDimensionality": 64}
     outcomes = embeddings.embed_rows(
-        requests, FakeEmbeddingBackend(), embeddings.EMBEDDING_MODELS[META["model"]], params
+        requests, FakeEmbeddingBackend(), embeddings.embedding_model(catalog().get(META["model"])), params
     )
     landed = []
     for request, outcome in zip(requests, outcomes, strict=True):

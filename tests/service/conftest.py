@@ -48,13 +48,24 @@ def gcs(stack_config: StackConfig) -> storage.Client:
     )
 
 
+def regional_dataset(bq: bigquery.Client, name: str, location: str) -> str:
+    """A dataset in one region: Vertex AI refuses BigQuery datasets in other regions and multi-regions."""
+    dataset = bigquery.Dataset(f"{PROJECT}.{name}")
+    dataset.location = location
+    bq.create_dataset(dataset, exists_ok=True)
+    return name
+
+
 @pytest.fixture(scope="session")
 def dataset(bq: bigquery.Client) -> str:
-    """A dataset in the jobs' region (Vertex AI refuses BigQuery datasets in other regions and multi-regions)."""
-    dataset = bigquery.Dataset(f"{PROJECT}.service_tests")
-    dataset.location = LOCATION
-    bq.create_dataset(dataset, exists_ok=True)
-    return "service_tests"
+    """A dataset in the jobs' region."""
+    return regional_dataset(bq, "service_tests", LOCATION)
+
+
+@pytest.fixture(scope="session")
+def east_dataset(bq: bigquery.Client) -> str:
+    """A dataset in us-east5, where the catalog serves Claude and Llama."""
+    return regional_dataset(bq, "service_tests_east5", "us-east5")
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +81,7 @@ def start_service(
     """Start a service with extra arguments; every service started is stopped at the end of the session."""
     started: list[ServiceProcess] = []
 
-    def start(*extra_args: str) -> ServiceProcess:
+    def start(*extra_args: str, env: dict[str, str] | None = None) -> ServiceProcess:
         state = tmp_path_factory.mktemp("vertex")
         service = ServiceProcess(
             free_ports(1)[0],
@@ -78,6 +89,7 @@ def start_service(
             stack_config.bigquery_url,
             stack_config.gcs_url,
             extra_args,
+            env or {},
         )
         started.append(service)
         service.start()

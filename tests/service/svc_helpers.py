@@ -38,6 +38,7 @@ class ServiceProcess:
     bigquery_url: str
     gcs_url: str
     extra_args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
     log_path: Path = field(init=False)
 
@@ -59,7 +60,7 @@ class ServiceProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "STORAGE_EMULATOR_HOST": self.gcs_url}, start_new_session=True,
+            env={**os.environ, "STORAGE_EMULATOR_HOST": self.gcs_url, **self.env}, start_new_session=True,
         )  # fmt: skip
         log.close()
         deadline = time.monotonic() + timeout
@@ -92,11 +93,11 @@ class ServiceProcess:
         self.process = None
 
     # -- API shortcuts -----------------------------------------------------------------------
-    def jobs_url(self, version: str = "v1", project: str = PROJECT) -> str:
-        return f"{self.url}/{version}/projects/{project}/locations/{LOCATION}/batchPredictionJobs"
+    def jobs_url(self, version: str = "v1", project: str = PROJECT, location: str = LOCATION) -> str:
+        return f"{self.url}/{version}/projects/{project}/locations/{location}/batchPredictionJobs"
 
-    def create(self, body: dict[str, Any], version: str = "v1") -> tuple[int, dict[str, Any]]:
-        return call("POST", self.jobs_url(version), body)
+    def create(self, body: dict[str, Any], version: str = "v1", location: str = LOCATION) -> tuple[int, dict[str, Any]]:
+        return call("POST", self.jobs_url(version, location=location), body)
 
     def get(self, name: str, version: str = "v1") -> dict[str, Any]:
         status, body = call("GET", f"{self.url}/{version}/{name}")
@@ -113,8 +114,8 @@ class ServiceProcess:
                 raise AssertionError(f"job still {job['state']}: {job}")
             time.sleep(0.1)
 
-    def run(self, body: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
-        status, job = self.create(body)
+    def run(self, body: dict[str, Any], timeout: float = 60, location: str = LOCATION) -> dict[str, Any]:
+        status, job = self.create(body, location=location)
         assert status == 200, job
         return self.wait(job["name"], timeout)
 
@@ -163,7 +164,7 @@ def make_table(
 def bq_body(input_uri: str, output_uri: str, name: str = "job", **extra: Any) -> dict[str, Any]:
     return {
         "displayName": name,
-        "model": "publishers/google/models/gemini-2.5-flash",
+        "model": "publishers/google/models/gemini-3.5-flash",
         "inputConfig": {"instancesFormat": "bigquery", "bigquerySource": {"inputUri": input_uri}},
         "outputConfig": {"predictionsFormat": "bigquery", "bigqueryDestination": {"outputUri": output_uri}},
         **extra,
@@ -173,7 +174,7 @@ def bq_body(input_uri: str, output_uri: str, name: str = "job", **extra: Any) ->
 def gcs_body(input_uri: str | list[str], output_prefix: str, name: str = "job", **extra: Any) -> dict[str, Any]:
     return {
         "displayName": name,
-        "model": "publishers/google/models/gemini-2.5-flash",
+        "model": "publishers/google/models/gemini-3.5-flash",
         "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": input_uri}},
         "outputConfig": {"predictionsFormat": "jsonl", "gcsDestination": {"outputUriPrefix": output_prefix}},
         **extra,

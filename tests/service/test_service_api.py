@@ -50,7 +50,7 @@ SEED_MEDIA_LINE = (
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6}|\.\d{9})?Z$")
 
 
-def seed_body(input_uri: str, output_uri: str, model: str = "publishers/google/models/gemini-2.5-flash") -> bytes:
+def seed_body(input_uri: str, output_uri: str, model: str = "publishers/google/models/gemini-3.5-flash") -> bytes:
     text = SEED_BODY_TEMPLATE
     for key, value in {
         "MODEL_PATH": model, "INPUT_URI": input_uri, "OUTPUT_FORMAT": "jsonl",
@@ -103,9 +103,13 @@ def test_documented_curl_body_runs_end_to_end(service: ServiceProcess, gcs: stor
         candidate = row["response"]["candidates"][0]
         assert candidate["content"]["role"] == "model" and candidate["content"]["parts"][0]["text"]
         assert candidate["finishReason"] in ("STOP", "MAX_TOKENS")
-        assert row["response"]["modelVersion"] == "gemini-2.5-flash@default"
+        assert row["response"]["modelVersion"] == "gemini-3.5-flash@default"
         usage = row["response"]["usageMetadata"]
-        assert usage["totalTokenCount"] == usage["promptTokenCount"] + usage["candidatesTokenCount"]
+        # Gemini 3.5 Flash thinks by default (thinkingLevel HIGH): thoughts count towards the total.
+        assert usage["thoughtsTokenCount"] > 0
+        assert usage["totalTokenCount"] == (
+            usage["promptTokenCount"] + usage["candidatesTokenCount"] + usage["thoughtsTokenCount"]
+        )
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", good["processed_time"])
 
 
@@ -147,7 +151,7 @@ def test_create_errors(service: ServiceProcess, bq: bigquery.Client, dataset: st
         "error": {"code": 404, "message": "The PublisherModel gemini-does-not-exist does not exist.",
                   "status": "NOT_FOUND"}
     }  # fmt: skip
-    full_model = f"projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/gemini-2.0-flash-001"
+    full_model = f"projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/gemini-3.5-flash"
     assert service.create({**body, "model": full_model})[0] == 200
     assert service.create({key: value for key, value in body.items() if key != "displayName"})[0] == 400
     assert service.create({**body, "inputConfig": {"instancesFormat": "jsonl"}})[0] == 400
@@ -331,7 +335,7 @@ def test_list_filters_pages_and_order(service: ServiceProcess, bq: bigquery.Clie
     assert listed("filter=" + quote(f'display_name:"{tag}_*" AND labels.n!="1"')) == [names[2], names[0]]
     assert listed("filter=" + quote('state="JOB_STATE_SUCCEEDED" AND labels.tag:*')) == names[::-1]
     assert listed("filter=" + quote('state="JOB_STATE_FAILED"')) == []
-    assert listed("filter=" + quote('model_display_name="gemini-2.5-flash"')) == names[::-1]
+    assert listed("filter=" + quote('model_display_name="gemini-3.5-flash"')) == names[::-1]
     _, first = call("GET", location_url)
     created = first["batchPredictionJobs"][-1]["createTime"]
     assert listed("filter=" + quote(f'create_time>"{created}"')) == names[:0:-1]

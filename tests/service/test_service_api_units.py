@@ -12,7 +12,7 @@ from vertex_batch.local.service.resources import parse_rfc3339, rfc3339
 pytestmark = pytest.mark.unit
 BODY = {
     "displayName": "job",
-    "model": "publishers/google/models/gemini-2.5-flash",
+    "model": "publishers/google/models/gemini-3.5-flash",
     "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": "gs://b/in.jsonl"}},
     "outputConfig": {"predictionsFormat": "jsonl", "gcsDestination": {"outputUriPrefix": "gs://b/out"}},
 }

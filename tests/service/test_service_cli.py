@@ -28,15 +28,16 @@ def test_stack_launcher_arguments_parse(tmp_path: Path) -> None:
     assert (config.backend, config.workers, config.chunk_rows) == ("fake-fast-test", 3, 10)
     assert config.backend_options == {"x": 2}
     assert config.state_dir == (tmp_path / "vertex").resolve()
-    assert "gemini-2.5-flash" in config.models and config.max_requests_per_job == 200_000
+    assert config.max_requests_per_job == 200_000
     assert not config.faults.enabled
 
 
-def test_fault_flags_and_models() -> None:
+def test_fault_flags_and_no_model_list() -> None:
+    """The served models come from the model catalog: there is no ``--models`` flag any more."""
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--models", "gemini-a"])
     args = parser().parse_args(
         [
-            "--models",
-            "gemini-a, gemini-b",
             "--fault-api-error-rate",
             "0.1",
             "--fault-seed",
@@ -46,6 +47,5 @@ def test_fault_flags_and_models() -> None:
         ]
     )
     config = config_from_args(args)
-    assert config.models == ("gemini-a", "gemini-b")
     assert config.faults.api_error_rate == 0.1 and config.faults.seed == 4
     assert config.run_timeout_s == 9

@@ -9,7 +9,7 @@ from svc_helpers import PARENT, PROJECT, ServiceProcess, call, request_for
 
 from vertex_batch.connections import Connections
 
-MODEL = f"{PARENT}/publishers/google/models/gemini-2.5-flash"
+MODEL = f"{PARENT}/publishers/google/models/gemini-3.5-flash"
 
 
 def utility_client(service: ServiceProcess) -> aiplatform_v1.LlmUtilityServiceClient:

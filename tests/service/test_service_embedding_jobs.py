@@ -80,7 +80,7 @@ def test_embedding_input_and_model_refusals(service: ServiceProcess, bq: bigquer
     status, body = service.create(
         bq_body(table, f"bq://{PROJECT}.{dataset}", model="publishers/google/models/gemini-embedding-001")
     )
-    assert status == 400 and "does not support batch prediction" in body["error"]["message"]
+    assert status == 400 and "BigQuery tables are not supported" in body["error"]["message"]
 
     gemini_input = make_table(bq, dataset, [{"id": 1, "request": {"contents": []}}])
     job = service.run(bq_body(gemini_input, f"bq://{PROJECT}.{dataset}", model=MODEL))

@@ -6,13 +6,14 @@ import json
 
 import pytest
 
+from vertex_batch.catalog import catalog
 from vertex_batch.local.backends.embedding_fake import FakeEmbeddingBackend
-from vertex_batch.local.service import embeddings
-from vertex_batch.local.service.embeddings import EMBEDDING_MODELS, EmbeddingInstance
+from vertex_batch.local.service import embeddings, served_models
+from vertex_batch.local.service.embeddings import EmbeddingInstance
 
 pytestmark = pytest.mark.unit
 
-MODEL = EMBEDDING_MODELS["text-embedding-005"]
+MODEL = embeddings.embedding_model(catalog().get("text-embedding-005"))
 BACKEND = FakeEmbeddingBackend()
 
 
@@ -119,16 +120,8 @@ def test_backend_failure_fails_the_rows_with_500() -> None:
     assert outcomes[1].status.startswith("Bad Request: ")
 
 
-def test_models() -> None:
-    assert embeddings.is_embedding_model("text-embedding-005")
-    assert embeddings.is_embedding_model("text-multilingual-embedding-002")
-    assert not embeddings.is_embedding_model("gemini-2.5-flash")
-    assert embeddings.batch_refusal("text-embedding-005") is None
-    assert "does not support batch prediction" in str(embeddings.batch_refusal("gemini-embedding-001"))
-    assert embeddings.MAX_REQUESTS_PER_JOB == 30_000
-
-
-def test_request_limit() -> None:
-    assert embeddings.request_limit("text-embedding-005", 200_000) == 30_000
-    assert embeddings.request_limit("text-embedding-005", 50) == 50
-    assert embeddings.request_limit("gemini-2.5-flash", 200_000) == 200_000
+def test_model_facts_come_from_the_catalog() -> None:
+    info = catalog().get("text-embedding-005")
+    assert (MODEL.dimensions, MODEL.max_input_tokens) == (info.dimensions, info.context_window) == (768, 2048)
+    assert served_models.request_limit(info, 200_000) == info.max_rows_per_job == 30_000
+    assert served_models.request_limit(info, 50) == 50

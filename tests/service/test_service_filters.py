@@ -16,7 +16,7 @@ T0 = parse_rfc3339("2025-01-01T00:00:00Z")
 def job(name: str, state: str = "JOB_STATE_SUCCEEDED", created: int = T0, **labels: str) -> JobRecord:
     return JobRecord(
         id="1000000000000000001", project="1", location="us-central1", display_name=name,
-        model="publishers/google/models/gemini-2.5-flash", model_id="gemini-2.5-flash", state=state,
+        model="publishers/google/models/gemini-3.5-flash", model_id="gemini-3.5-flash", state=state,
         create_us=created, update_us=created, labels=labels,
     )  # fmt: skip
 
@@ -30,7 +30,7 @@ def job(name: str, state: str = "JOB_STATE_SUCCEEDED", created: int = T0, **labe
         ('display_name:"my_job_*"', True),
         ('display_name:"other_*"', False),
         ('displayName:"*job*"', True),
-        ('model_display_name="gemini-2.5-flash"', True),
+        ('model_display_name="gemini-3.5-flash"', True),
         ('state="JOB_STATE_SUCCEEDED"', True),
         ("state=JOB_STATE_FAILED", False),
         ('state!="JOB_STATE_FAILED"', True),

@@ -34,7 +34,7 @@ def test_smollm2_answers_a_small_job(
     rows = {row["id"]: row for row in output_rows(bq, job)}
     response = rows[0]["response"]
     assert rows[0]["status"] == ""
-    assert response["modelVersion"] == "gemini-2.5-flash@default"
+    assert response["modelVersion"] == "gemini-3.5-flash@default"
     assert response["candidates"][0]["content"]["parts"][0]["text"].strip()
     assert response["usageMetadata"]["candidatesTokenCount"] <= 6
     assert "valid role" in rows[1]["status"]

@@ -43,7 +43,7 @@ def test_usage_metadata_and_model_version(service: ServiceProcess, gcs: storage.
     uri = upload_jsonl(gcs, bucket, f"{folder}/in.jsonl", lines(1))
     (line,) = gcs_output_lines(gcs, service.run(gcs_body(uri, f"gs://{bucket}/{folder}/out")))
     response = line["response"]
-    assert response["modelVersion"] == "gemini-2.5-flash@default"
+    assert response["modelVersion"] == "gemini-3.5-flash@default"
     usage = response["usageMetadata"]
     assert usage["promptTokensDetails"] == [{"modality": "TEXT", "tokenCount": usage["promptTokenCount"]}]
     assert usage["candidatesTokensDetails"] == [{"modality": "TEXT", "tokenCount": usage["candidatesTokenCount"]}]

@@ -78,7 +78,7 @@ def test_proto3_json_forms_that_production_accepts() -> None:
         (
             {"contents": CONTENTS, "safetySettings": [{"category": "HATE", "threshold": "BLOCK_NONE"}]},
             "Invalid value at 'safety_settings[0].category' "
-            '(type.googleapis.com/google.cloud.aiplatform.v1beta1.HarmCategory), "HATE"',
+            '(type.googleapis.com/google.cloud.aiplatform.v1.HarmCategory), "HATE"',
         ),
         (
             {"contents": CONTENTS, "generationConfig": {"temperature": "warm"}},
@@ -87,7 +87,7 @@ def test_proto3_json_forms_that_production_accepts() -> None:
         (
             {"contents": CONTENTS, "systemInstruction": "be brief"},
             "Invalid value at 'system_instruction' "
-            '(type.googleapis.com/google.cloud.aiplatform.v1beta1.Content), "be brief"',
+            '(type.googleapis.com/google.cloud.aiplatform.v1.Content), "be brief"',
         ),
         (
             {"contents": CONTENTS, "generationConfig": [{"temperature": 1}]},

@@ -104,7 +104,7 @@ def test_job_service_client_rest(
             gcs_destination=aiplatform_v1.GcsDestination(output_uri_prefix=sources["gcs_out"]),
         )
     job = Job(
-        display_name=unique(f"gapic_{kind}"), model="publishers/google/models/gemini-2.5-flash",
+        display_name=unique(f"gapic_{kind}"), model="publishers/google/models/gemini-3.5-flash",
         input_config=input_config, output_config=output_config, labels={"via": "gapic"},
     )  # fmt: skip
     created = client.create_batch_prediction_job(parent=PARENT, batch_prediction_job=job)
@@ -150,7 +150,7 @@ def test_aiplatform_high_level(
         args = {"gcs_source": sources["gcs"], "gcs_destination_prefix": sources["gcs_out"],
                 "instances_format": "jsonl", "predictions_format": "jsonl"}  # fmt: skip
     job = aiplatform.BatchPredictionJob.submit(
-        job_display_name=unique(f"hl_{kind}"), model_name="publishers/google/models/gemini-2.5-flash", **args
+        job_display_name=unique(f"hl_{kind}"), model_name="publishers/google/models/gemini-3.5-flash", **args
     )
     job.wait_for_completion()
     done = aiplatform.BatchPredictionJob(job.resource_name)
@@ -182,7 +182,7 @@ def test_google_genai_batches(
     dest = sources["bq_out"] if kind == "bigquery" else sources["gcs_out"]
     name = unique(f"genai_{kind}")
     job = client.batches.create(
-        model="gemini-2.5-flash",
+        model="gemini-3.5-flash",
         src=sources[kind],
         config=types.CreateBatchJobConfig(display_name=name, dest=dest),
     )
@@ -214,7 +214,7 @@ def test_google_genai_cancel_running_job(
         http_options=types.HttpOptions(base_url=slow.url, api_version="v1"),
     )  # fmt: skip
     job = client.batches.create(
-        model="gemini-2.5-flash",
+        model="gemini-3.5-flash",
         src=table,
         config=types.CreateBatchJobConfig(dest=f"bq://{PROJECT}.{dataset}"),
     )

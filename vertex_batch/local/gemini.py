@@ -5,6 +5,13 @@ Also the per-row status strings Vertex AI writes into batch output: ``""`` on su
 "Please use a valid role: user, model.", "status": "INVALID_ARGUMENT"}}``.
 Each request is parsed strictly as proto3 JSON of ``GenerateContentRequest`` (``proto_json``): unknown or
 misspelled fields, values of the wrong type and invalid enum names fail the row as Vertex AI fails it.
+
+Thinking follows the model's catalog entry (``ModelInfo.thinking``): a request without ``thinkingConfig``
+thinks as the model does by default (Gemini 3: its default ``thinkingLevel``; 2.5: dynamic), ``thinkingLevel``
+is for models controlled by level and must be one of theirs, ``thinkingBudget`` 0 is refused by models that
+cannot stop thinking ("Budget 0 is invalid. This model only works in thinking mode.", Gemini 2.5 Pro), and
+both set at once is a 400 (Gemini 3 guide: use one of them). The local model's budget for a level is
+``LEVEL_BUDGETS`` (a local choice; HIGH thinks dynamically).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from vertex_batch.catalog import ModelInfo
 from vertex_batch.local.backends.base import SCHEMA_MIME_TYPES, ChatPrompt, Generation
 from vertex_batch.local.proto_json import ProtoJsonError, parse_request
 
@@ -42,6 +50,12 @@ TEXT_ONLY_MESSAGE = (
     "batch-prediction service. Send text parts (or text/plain files) only."
 )
 MAX_STOP_SEQUENCES = 5
+#: ``maxOutputTokens`` ceiling when the model's catalog entry gives none.
+MAX_OUTPUT_TOKENS = 65_536
+#: ``thinkingBudget`` ceiling when the model's catalog entry gives none.
+MAX_THINKING_BUDGET = 32_768
+#: The local model's thinking budget for each ``thinkingLevel`` (-1: dynamic).
+LEVEL_BUDGETS = {"MINIMAL": 128, "LOW": 1024, "MEDIUM": 8192, "HIGH": -1}
 #: ``generationConfig.responseMimeType`` values the service accepts.
 RESPONSE_MIME_TYPES = ("text/plain", "application/json", "text/x.enum")
 
@@ -166,7 +180,7 @@ def _part_text(part: Any, read_text_file: TextFileReader | None) -> str:
     raise invalid(f"The local model supports text parts only; this part has {kinds}.")
 
 
-def _content_text(content: Mapping[str, Any], read_text_file: TextFileReader | None) -> str:
+def content_text(content: Mapping[str, Any], read_text_file: TextFileReader | None = None) -> str:
     parts = content.get("parts")
     if not isinstance(parts, list) or not parts:
         raise invalid(
@@ -187,8 +201,10 @@ def to_prompt(
     *,
     default_max_tokens: int = 256,
     read_text_file: TextFileReader | None = None,
+    model: ModelInfo | None = None,
 ) -> ChatPrompt:
-    """Validate one ``GenerateContentRequest`` and map it to a chat prompt; raise ``RowError`` if invalid."""
+    """Validate one ``GenerateContentRequest`` and map it to a chat prompt, with ``model``'s limits and
+    thinking defaults when given; raise ``RowError`` if invalid."""
     raw = load_request(request)
     try:
         request = parse_request(raw)
@@ -203,7 +219,7 @@ def to_prompt(
     messages: list[dict[str, str]] = []
     system = request.get("systemInstruction")
     if system is not None:
-        messages.append({"role": "system", "content": _content_text(system, read_text_file)})
+        messages.append({"role": "system", "content": content_text(system, read_text_file)})
     for content in contents:
         if not isinstance(content, dict):
             raise invalid("Each element of contents must be a JSON object with role and parts.")
@@ -213,7 +229,7 @@ def to_prompt(
         if role not in ("user", "model"):
             raise invalid(VALID_ROLE_MESSAGE)
         chat_role = "user" if role == "user" else "assistant"
-        messages.append({"role": chat_role, "content": _content_text(content, read_text_file)})
+        messages.append({"role": chat_role, "content": content_text(content, read_text_file)})
     tools = request.get("tools")
     if tools:
         raise invalid("The local model does not support tools (function calling, search or code execution).")
@@ -226,10 +242,12 @@ def to_prompt(
     for name in ("responseSchema", "responseJsonSchema"):
         if name in config:
             config[name] = _field(raw_config, name)
-    return _with_config(tuple(messages), config, default_max_tokens)
+    return _with_config(tuple(messages), config, default_max_tokens, model)
 
 
-def _with_config(messages: tuple[dict[str, str], ...], config: Mapping[str, Any], default_max: int) -> ChatPrompt:
+def _with_config(
+    messages: tuple[dict[str, str], ...], config: Mapping[str, Any], default_max: int, model: ModelInfo | None
+) -> ChatPrompt:
     candidates = _number(config, "candidateCount", 1, 8, integer=True)
     if candidates is not None and candidates > 1:
         raise invalid(
@@ -246,10 +264,12 @@ def _with_config(messages: tuple[dict[str, str], ...], config: Mapping[str, Any]
     temperature = _number(config, "temperature", 0.0, 2.0)
     top_p = _number(config, "topP", 0.0, 1.0)
     top_k = _number(config, "topK", 1, 1_000_000)  # a float in GenerationConfig
-    max_tokens = _number(config, "maxOutputTokens", 1, 65_536, integer=True)
+    max_tokens = _number(
+        config, "maxOutputTokens", 1, (model and model.max_output_tokens) or MAX_OUTPUT_TOKENS, integer=True
+    )
     seed = _number(config, "seed", -(2**31), 2**31 - 1, integer=True)
     mime_type, schema = _response_format(config)
-    thinking_budget, include_thoughts = _thinking(config)
+    thinking_budget, include_thoughts = _thinking(config, model)
     return ChatPrompt(
         messages=messages,
         temperature=1.0 if temperature is None else temperature,
@@ -265,20 +285,49 @@ def _with_config(messages: tuple[dict[str, str], ...], config: Mapping[str, Any]
     )
 
 
-def _thinking(config: Mapping[str, Any]) -> tuple[int | None, bool]:
-    """``thinkingConfig``: ``thinkingBudget`` (-1 dynamic, 0 off, up to 32768) and ``includeThoughts``."""
+def _thinking(config: Mapping[str, Any], model: ModelInfo | None) -> tuple[int | None, bool]:
+    """``thinkingConfig`` (``thinkingBudget``: -1 dynamic, 0 off; ``thinkingLevel``; ``includeThoughts``) as
+    the local model's budget, checked against the model's thinking control and defaulted from it."""
     thinking = _field(config, "thinkingConfig")
-    if thinking is None:
-        return None, False
-    if not isinstance(thinking, dict):
+    if thinking is not None and not isinstance(thinking, dict):
         raise invalid("generationConfig.thinkingConfig must be a JSON object.")
-    budget = _number(thinking, "thinkingBudget", -1, 32_768, integer=True)
+    thinking = thinking or {}
+    control = model.thinking if model is not None and model.thinking and model.thinking.control != "none" else None
+    max_budget = (control and control.max_budget) or MAX_THINKING_BUDGET
+    budget = _number(thinking, "thinkingBudget", -1, max_budget, integer=True)
+    level = _field(thinking, "thinkingLevel")
+    level = None if level in (None, "THINKING_LEVEL_UNSPECIFIED") else str(level)
     include = _field(thinking, "includeThoughts")
     if include is not None and not isinstance(include, bool):
         raise invalid(
             f"Invalid value at 'generation_config.thinking_config.include_thoughts' (TYPE_BOOL), {json.dumps(include)}"
         )
+    if budget is not None and level is not None:
+        raise invalid(
+            "Unable to submit request because thinking_budget and thinking_level are both set. Set only one of them."
+        )
+    if model is not None:
+        _check_thinking(model, budget, level)
+    if level is not None:
+        budget = LEVEL_BUDGETS[level]
+    elif budget is None and control is not None:
+        budget = control.default_budget if control.default_level is None else LEVEL_BUDGETS[control.default_level]
     return budget, bool(include)
+
+
+def _check_thinking(model: ModelInfo, budget: int | None, level: str | None) -> None:
+    """Refuse thinking settings the model does not take."""
+    control = model.thinking if model.thinking is not None and model.thinking.control != "none" else None
+    if level is not None and (control is None or control.control != "level"):
+        raise invalid(f"Thinking level is not supported for {model.id}; set thinkingBudget instead.")
+    if control is not None and level is not None and level not in control.levels:
+        raise invalid(
+            f"Thinking level {level} is not supported for {model.id}; use one of {', '.join(control.levels)}."
+        )
+    if budget is not None and control is None:
+        raise invalid(f"Thinking is not supported for {model.id}.")
+    if budget == 0 and control is not None and not control.can_disable:
+        raise invalid("Budget 0 is invalid. This model only works in thinking mode.")
 
 
 def _response_format(config: Mapping[str, Any]) -> tuple[str | None, dict[str, Any] | None]:

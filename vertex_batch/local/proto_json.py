@@ -1,7 +1,13 @@
 """Strict proto3 JSON parsing of a Gemini ``GenerateContentRequest``, with Vertex AI's error wording.
 
-The pinned google-cloud-aiplatform types know every field; parsing follows the proto3 JSON mapping as
-Google's front end applies it: field names in lowerCamelCase or as in the proto, a single value where a
+A request is checked against the newest request types the official clients ship: google-cloud-aiplatform's
+``aiplatform_v1`` and ``aiplatform_v1beta1`` types each lag production in places (``thinkingConfig.
+thinkingLevel`` and ``mediaResolution`` on parts are v1 only; ``generationConfig.modelConfig`` is v1beta1
+only), and production's batch backend reads a row whatever API version created the job, so a request is
+accepted when either version's type accepts it (the v1 error is reported when neither does). Fields
+google-genai sends that neither pinned type has yet (``serviceTier``, from ``types.ServiceTier``) are
+accepted with the values google-genai defines. Parsing follows the proto3 JSON mapping as Google's front
+end applies it: field names in lowerCamelCase or as in the proto, a single value where a
 list is expected, numbers as JSON strings, enum names (matched regardless of case). Anything else is
 refused the way Vertex AI refuses it, e.g.
 ``Invalid JSON payload received. Unknown name "type_" at 'generation_config.response_schema': Cannot find
@@ -12,13 +18,22 @@ field.`` Paths use proto field names; list and map entries carry their index (``
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from google.cloud.aiplatform_v1beta1.types import GenerateContentRequest
+from google.cloud import aiplatform_v1, aiplatform_v1beta1
+from google.genai import types as genai_types
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-REQUEST_TYPE = GenerateContentRequest.pb()
+#: Request types a Gemini row is checked against, the first one's error reported.
+REQUEST_TYPES = (aiplatform_v1.GenerateContentRequest, aiplatform_v1beta1.GenerateContentRequest)
+#: Request types of a Gemini embedding row (``EmbedContentRequest``).
+EMBED_REQUEST_TYPES = (aiplatform_v1.EmbedContentRequest, aiplatform_v1beta1.EmbedContentRequest)
+#: Top-level request fields production takes that the pinned types lack: JSON name -> accepted values.
+NEWER_FIELDS: dict[str, frozenset[str]] = {
+    "serviceTier": frozenset(tier.value.lower() for tier in genai_types.ServiceTier),
+}
 _TYPE_NAMES = {
     getattr(FieldDescriptor, name): name
     for name in dir(FieldDescriptor)
@@ -36,10 +51,33 @@ class ProtoJsonError(ValueError):
     """A request that is not valid proto3 JSON for its message; ``str()`` is Vertex AI's message."""
 
 
-def parse_request(value: dict[str, Any]) -> dict[str, Any]:
-    """Check a ``GenerateContentRequest`` strictly; return it in canonical proto3 JSON (lowerCamelCase
-    names, lists where the proto has lists); raises ``ProtoJsonError``."""
-    return parse_message(REQUEST_TYPE, value)
+def parse_request(value: dict[str, Any], message_types: tuple[Any, ...] = REQUEST_TYPES) -> dict[str, Any]:
+    """Check a request strictly against each of ``message_types`` (a ``GenerateContentRequest`` by default);
+    return it in canonical proto3 JSON (lowerCamelCase names, lists where the proto has lists) as the first
+    type that accepts it reads it; raises the first type's ``ProtoJsonError`` when none does."""
+    value, newer = _newer_fields(value)
+    first: ProtoJsonError | None = None
+    for message_type in message_types:
+        try:
+            return {**parse_message(message_type, value), **newer}
+        except ProtoJsonError as err:
+            first = first or err
+    assert first is not None
+    raise first
+
+
+def _newer_fields(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``value`` without the ``NEWER_FIELDS`` (checked here), and those fields by their JSON names."""
+    rest, newer = dict(value), {}
+    for json_name, allowed in NEWER_FIELDS.items():
+        snake = re.sub(r"[A-Z]", lambda upper: "_" + upper.group().lower(), json_name)
+        for key in (json_name, snake):
+            if key in rest:
+                item = rest.pop(key)
+                if not isinstance(item, str) or item.lower() not in allowed:
+                    raise _invalid_value(snake, "TYPE_ENUM", item)
+                newer[json_name] = item
+    return rest, newer
 
 
 def parse_message(message_type: Any, value: dict[str, Any], root: str = "") -> dict[str, Any]:

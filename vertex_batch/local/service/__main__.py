@@ -8,7 +8,7 @@ import logging
 import os
 from pathlib import Path
 
-from vertex_batch.local.service.config import DEFAULT_MODELS, FaultConfig, ServiceConfig
+from vertex_batch.local.service.config import FaultConfig, ServiceConfig
 from vertex_batch.local.service.faults import fault_config_from_env
 
 
@@ -57,11 +57,6 @@ def parser() -> argparse.ArgumentParser:
         help="option for the backend's constructor (JSON value or text); repeatable",
     )
     p.add_argument("--workers", type=int, default=2, help="jobs run at once")
-    p.add_argument(
-        "--models",
-        default=",".join(DEFAULT_MODELS),
-        help="comma-separated Gemini model ids accepted by create",
-    )
     p.add_argument("--model-batch-size", type=int, default=16, help="prompts per backend call")
     p.add_argument("--chunk-rows", type=int, default=64, help="output rows per write")
     p.add_argument("--chunk-seconds", type=float, default=5.0, help="write pending rows at least this often")
@@ -118,7 +113,6 @@ def config_from_args(args: argparse.Namespace) -> ServiceConfig:
         backend=args.backend,
         backend_options=dict(args.backend_option),
         workers=args.workers,
-        models=tuple(name.strip() for name in args.models.split(",") if name.strip()),
         model_batch_size=args.model_batch_size,
         chunk_rows=args.chunk_rows,
         chunk_seconds=args.chunk_seconds,

@@ -71,10 +71,16 @@ class JobPlace(Protocol):
     location: str
 
 
+#: BigQuery multi-region locations; batch jobs never read or write datasets there.
+MULTI_REGIONS = ("us", "eu")
+
+
 def same_location(dataset_location: str, job_location: str) -> bool:
     """Whether a dataset is in the job's region. Multi-regions (``US``, ``EU``) never are: Vertex AI
-    supports only datasets in the job's own region for Gemini batch jobs."""
-    return dataset_location.strip().lower() == job_location.strip().lower()
+    supports only datasets in the job's own region for batch jobs, so a job at the ``us``/``eu`` multi-region
+    endpoints cannot use BigQuery datasets at all (not documented either way; the stricter reading)."""
+    location = dataset_location.strip().lower()
+    return location not in MULTI_REGIONS and location == job_location.strip().lower()
 
 
 def input_location_message(dataset_location: str, job: JobPlace) -> str:
@@ -265,9 +271,9 @@ class BigQueryIO:
         fields = [bigquery.SchemaField(column["name"], column["type"]) for column in columns]
         return [*fields, *added]
 
-    def output_counts(self, table: TableUri) -> tuple[int, int]:
-        """``(rows, successful rows)`` already in an output table."""
-        rows = self.client.query(f"SELECT COUNT(*) AS n, COUNTIF(status = '') AS ok FROM `{table.table_id}`").result()
+    def output_counts(self, table: TableUri, ok_sql: str = "status = ''") -> tuple[int, int]:
+        """``(rows, successful rows)`` already in an output table; ``ok_sql`` is true of a successful row."""
+        rows = self.client.query(f"SELECT COUNT(*) AS n, COUNTIF({ok_sql}) AS ok FROM `{table.table_id}`").result()
         row = next(iter(rows))
         return int(row["n"] or 0), int(row["ok"] or 0)
 

@@ -1,24 +1,11 @@
-"""Settings of the local batch-prediction service: where it keeps state, what it talks to, its limits."""
+"""Settings of the local batch-prediction service: where it keeps state, what it talks to, its limits.
+
+Which models it serves is the model catalog's business (``served_models``), not a setting."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-
-#: Gemini models the service accepts by name; any of them is answered by the configured backend.
-DEFAULT_MODELS: tuple[str, ...] = (
-    "gemini-2.0-flash-001",
-    "gemini-2.0-flash",
-    "gemini-2.0-flash-lite-001",
-    "gemini-2.0-flash-lite",
-    "gemini-2.5-flash",
-    "gemini-2.5-flash-lite",
-    "gemini-2.5-pro",
-    "gemini-2.5-flash-001",
-    "gemini-2.5-pro-001",
-    "gemini-1.5-flash-002",
-    "gemini-1.5-pro-002",
-)
 
 
 @dataclass(frozen=True)
@@ -49,7 +36,6 @@ class ServiceConfig:
     backend: str = "fake-fast-test"
     backend_options: dict[str, object] = field(default_factory=dict)
     workers: int = 2
-    models: tuple[str, ...] = DEFAULT_MODELS
     #: Prompts handed to the backend in one ``generate`` call.
     model_batch_size: int = 16
     #: Output rows written in one atomic write (one load job or one object compose).

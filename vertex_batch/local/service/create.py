@@ -5,10 +5,12 @@ The body is parsed as the ``BatchPredictionJob`` proto of the request's API vers
 payload received. Unknown name "<f>" at 'batch_prediction_job': Cannot find field.``; lowerCamelCase and
 snake_case names and a single value for a list (the documented curl body's ``"uris": "INPUT_URI"``) are
 accepted. Output-only fields the client sends (``modelVersionId``, ``state``, ``createTime`` …) are
-ignored, as AIP-203 asks. Refuses, worded as Vertex AI words them where known: unknown models, missing or
-malformed input and output settings, labels Vertex AI refuses, options Gemini batch does not support, a
-BigQuery destination table that already exists, and inputs with more requests than
-``max_requests_per_job``. A missing bucket or dataset is not refused here: the job fails later (code 9).
+ignored, as AIP-203 asks. Refuses, worded as Vertex AI words them where known: models the service does not
+serve at that location today (``served_models``: the catalog's models, lifecycle and locations), missing or
+malformed input and output settings, IO the model or location does not take (``served_models.check_io``),
+labels Vertex AI refuses, options Gemini batch does not support, a BigQuery destination table that already
+exists, and inputs with more requests than the model's per-job limit (the catalog's, or the service's lower
+``max_requests_per_job``). A missing bucket or dataset is not refused here: the job fails later (code 9).
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from typing import Any
 from google.cloud import aiplatform_v1, aiplatform_v1beta1
 
 from vertex_batch.local import proto_json
-from vertex_batch.local.service import bigquery_io, embeddings, gcs_io
+from vertex_batch.local.service import bigquery_io, gcs_io, served_models
 from vertex_batch.local.service.bigquery_io import BigQueryIO
 from vertex_batch.local.service.config import ServiceConfig
-from vertex_batch.local.service.errors import ApiError, DestinationError, bad_request, not_found
+from vertex_batch.local.service.errors import ApiError, DestinationError, bad_request
 from vertex_batch.local.service.gcs_io import GcsIO
 from vertex_batch.local.service.store import PENDING, JobRecord, new_id, now_us
 
@@ -56,29 +58,7 @@ LABELS_MESSAGE = (
     "must be less than 64 characters in length, and must be less that 128 bytes in length when encoded in "
     "UTF-8.\t"
 )
-_PUBLISHER_MODEL = re.compile(
-    r"^(?:projects/[^/]+/locations/[^/]+/)?(?:publishers/google/)?models/(?P<id>[^/@]+)(?:@[^/]*)?$"
-)
 _LOCATION = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-
-
-def model_id(model: Any, known: tuple[str, ...]) -> str:
-    """The Gemini model id a ``model`` field names; raises a 404 for unknown models."""
-    if not isinstance(model, str) or not model.strip():
-        raise bad_request("BatchPredictionJob.model is required, e.g. publishers/google/models/gemini-2.5-flash.")
-    model = model.strip()
-    if re.match(r"^projects/[^/]+/locations/[^/]+/models/[^/]+$", model):
-        raise not_found(f"The Model {model} does not exist.")
-    match = _PUBLISHER_MODEL.match(model if "/" in model else f"models/{model}")
-    if not match:
-        raise bad_request(
-            f"Invalid model name {model!r}: use publishers/google/models/MODEL or "
-            "projects/PROJECT/locations/LOCATION/publishers/google/models/MODEL."
-        )
-    name = match.group("id")
-    if name not in known:
-        raise not_found(f"The PublisherModel {name} does not exist.")
-    return name
 
 
 def _input_config(body: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +83,9 @@ def _input_config(body: dict[str, Any]) -> dict[str, Any]:
             except ValueError as err:
                 raise bad_request(str(err)) from None
         if fmt != "jsonl":
-            raise bad_request(f"instancesFormat {fmt!r} is not supported for Gemini batch input; use jsonl.")
+            raise bad_request(
+                f"instancesFormat {fmt!r} is not supported for batch input from Cloud Storage; use jsonl."
+            )
         return {"instancesFormat": "jsonl", "gcsSource": {"uris": uris}}
     uri = source_bq.get("inputUri")
     if not uri:
@@ -220,13 +202,9 @@ def build_job(
     for key, what in UNSUPPORTED_FIELDS.items():
         if key in body:
             raise bad_request(f"Batch prediction with Gemini models does not support {what}.")
-    model = body.get("model")
-    name = model_id(model, config.models + embeddings.MODEL_IDS)
-    refusal = embeddings.batch_refusal(name)
-    if refusal:
-        raise bad_request(refusal)
-    model = model.strip() if "/" in model else f"publishers/google/models/{model.strip()}"
+    served = served_models.resolve(body.get("model"), project, location)
     input_config, output_config = _input_config(body), _output_config(body)
+    served_models.check_io(served, location, input_config, output_config)
     labels = _labels(body)
 
     # A missing bucket or dataset is not refused here: the job fails later with code 9, as on Vertex AI.
@@ -240,7 +218,7 @@ def build_job(
             raise _unavailable("BigQuery", err) from None
 
     count = _count_requests(input_config, bigquery, gcs)
-    limit = embeddings.request_limit(name, config.max_requests_per_job)
+    limit = served_models.request_limit(served.info, config.max_requests_per_job)
     if count is not None and count > limit:
         raise bad_request(
             f"The batch prediction input has {count} requests, more than the limit of "
@@ -259,8 +237,8 @@ def build_job(
         project=config.canonical_project(project),
         location=location,
         display_name=display_name,
-        model=model,
-        model_id=name,
+        model=served.resource,
+        model_id=served.model_id,
         state=PENDING,
         create_us=stamp,
         update_us=stamp,

@@ -1,4 +1,5 @@
-"""Text-embedding batch jobs: production's input rows, job parameters and output rows.
+"""Text-embedding batch jobs (the ``text-embedding`` family): production's input rows, job parameters and
+output rows. Which models exist, their vector size, input limit and rows per job come from the catalog.
 
 Production (Vertex AI "Get batch text embeddings predictions"):
 - Input: a BigQuery table with a ``content`` STRING column (other columns pass through), or JSONL lines
@@ -21,19 +22,19 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from google.cloud import bigquery
 
-from vertex_batch.local.backends.embedding import Embedding, EmbeddingBackend, load_embedding_backend
+from vertex_batch.catalog import ModelInfo
+from vertex_batch.local.backends.embedding import DIMENSIONS, Embedding, EmbeddingBackend, load_embedding_backend
 from vertex_batch.local.gemini import row_status
-from vertex_batch.local.service.errors import InputError
+from vertex_batch.local.service.family import Batch, Family, Outcome, Pause, RowFault
 from vertex_batch.local.service.gcs_io import GcsIO
 from vertex_batch.local.service.model_host import BackendUnavailable
-from vertex_batch.local.service.outputs import BigQueryOutput, GcsOutput
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +47,11 @@ class EmbeddingModel:
     max_input_tokens: int
 
 
-#: Text-embedding models the service serves by batch, with their output size and input limit.
-EMBEDDING_MODELS: dict[str, EmbeddingModel] = {
-    "text-embedding-005": EmbeddingModel(dimensions=768, max_input_tokens=2048),
-    "text-multilingual-embedding-002": EmbeddingModel(dimensions=768, max_input_tokens=2048),
-}
-#: Embedding models that production does not serve by batch (its batch embeddings page says so).
-NO_BATCH_MODELS = ("gemini-embedding-001",)
-#: Rows one embeddings job may hold (production: "Each request can include up to 30,000 prompts").
-MAX_REQUESTS_PER_JOB = 30_000
+def embedding_model(info: ModelInfo) -> EmbeddingModel:
+    """The vector size and input limit of an embedding model, from its catalog entry."""
+    return EmbeddingModel(dimensions=info.dimensions or DIMENSIONS, max_input_tokens=info.context_window or 2048)
+
+
 #: ``task_type`` values production accepts; a row without one gets the default.
 TASK_TYPES = (
     "RETRIEVAL_QUERY",
@@ -72,32 +69,6 @@ OUTPUT_COLUMNS = (bigquery.SchemaField("predictions", "STRING"), bigquery.Schema
 #: The input column that holds the text, and the types it may have.
 CONTENT_COLUMN = "content"
 CONTENT_TYPES = ("STRING",)
-#: Keys of a JSONL output line.
-JSONL_KEYS = ("instance", "predictions", "status")
-
-
-#: Every embedding model id the service knows (served or refused with a reason).
-MODEL_IDS = (*EMBEDDING_MODELS, *NO_BATCH_MODELS)
-
-
-def is_embedding_model(model_id: str) -> bool:
-    """Whether ``model_id`` (a bare id such as ``text-embedding-005``) is a text-embedding model."""
-    return model_id in MODEL_IDS
-
-
-def request_limit(model_id: str, configured: int) -> int:
-    """Rows a job for ``model_id`` may hold: 30,000 for embeddings (or the service's lower limit)."""
-    return min(configured, MAX_REQUESTS_PER_JOB) if is_embedding_model(model_id) else configured
-
-
-def batch_refusal(model_id: str) -> str | None:
-    """Why a batch job for this embedding model is refused at create, or ``None`` when it is served."""
-    if model_id in NO_BATCH_MODELS:
-        return (
-            f"The model {model_id} does not support batch prediction. Use a stable text embedding model "
-            f"such as {', '.join(EMBEDDING_MODELS)}."
-        )
-    return None
 
 
 class EmbeddingRowError(Exception):
@@ -279,56 +250,45 @@ def jsonl_row(source: Mapping[str, Any], outcome: RowOutcome) -> dict[str, Any]:
     return {"instance": dict(source), "predictions": outcome.predictions, "status": outcome.status}
 
 
-class EmbeddingBigQueryOutput(BigQueryOutput):
-    """A BigQuery output table of an embeddings job: the input columns, ``predictions``, ``status``."""
+class TextEmbeddingFamily(Family):
+    """Text-embedding rows: ``content`` in; ``predictions`` and ``status`` out (JSONL: ``instance`` too)."""
 
+    name = "text-embedding"
+    request_key = CONTENT_COLUMN
+    request_types = CONTENT_TYPES
+    reserved = tuple(field.name for field in OUTPUT_COLUMNS)
     added_columns = OUTPUT_COLUMNS
+    line_example = '{"content": "..."}'
+    embeds = True
 
-    def row(self, source: dict[str, Any], response: Any, status: str, at: datetime) -> dict[str, Any]:
-        return bigquery_row(source, self.columns, RowOutcome(response or [], status))
+    def jsonl_columns(self, rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+        return GcsIO.infer_columns(rows, first=None, skip=self.reserved)
+
+    def table_row(self, values: dict[str, Any], outcome: Outcome, at: datetime) -> dict[str, Any]:
+        return bigquery_row(values, [{"name": name} for name in values], _row_outcome(outcome))
+
+    def line(self, source: dict[str, Any], outcome: Outcome, at: datetime) -> dict[str, Any]:
+        return jsonl_row(source, _row_outcome(outcome))
+
+    def predictions(
+        self, batches: Iterator[Batch], backend: Any, row_fault: RowFault, pause: Pause
+    ) -> Iterator[list[tuple[dict[str, Any], Outcome]]]:
+        model = embedding_model(self.info)
+        for batch in batches:
+            outcomes = embed_rows([source for _, source in batch], backend, model, self.job.spec.get("modelParameters"))
+            for position, (index, _) in enumerate(batch):
+                fault = row_fault(index)
+                if fault:
+                    outcomes[position] = RowOutcome([], fault)
+            pause(len(batch))
+            yield [
+                (source, Outcome(outcome.predictions, outcome.status or None))
+                for (_, source), outcome in zip(batch, outcomes, strict=True)
+            ]
 
 
-class EmbeddingGcsOutput(GcsOutput):
-    """``predictions.jsonl`` of an embeddings job: ``instance``, ``predictions``, ``status`` a line."""
-
-    def row(self, source: dict[str, Any], response: Any, status: str, at: datetime) -> dict[str, Any]:
-        return jsonl_row(source, RowOutcome(response or [], status))
-
-
-def jsonl_columns(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """BigQuery columns of JSONL input lines (for a BigQuery destination); refuses input without content."""
-    if rows and not any(CONTENT_COLUMN in row for row in rows):
-        raise InputError('None of the input lines has a content field: each line must be {"content": "..."}.')
-    return [column for column in GcsIO.infer_columns(list(rows)) if column["name"] != "request" or _has_request(rows)]
-
-
-def _has_request(rows: Sequence[Mapping[str, Any]]) -> bool:
-    return any("request" in row for row in rows)
-
-
-def predicted_rows(
-    model_id: str,
-    model_parameters: Any,
-    batches: Iterator[list[tuple[int, dict[str, Any]]]],
-    output: Any,
-    backend: EmbeddingBackend,
-    row_fault: Callable[[int], str | None] = lambda index: None,
-) -> Iterator[tuple[list[dict[str, Any]], int]]:
-    """Output rows for each batch of ``(index, input row)``, and how many of them succeeded (the executor's
-    per-batch contract). ``row_fault`` may fail a row by its input index (fault injection)."""
-    model = EMBEDDING_MODELS[model_id]
-    for batch in batches:
-        outcomes = embed_rows([source for _, source in batch], backend, model, model_parameters)
-        for position, (index, _) in enumerate(batch):
-            fault = row_fault(index)
-            if fault:
-                outcomes[position] = RowOutcome([], fault)
-        at = datetime.now(UTC)
-        rows = [
-            output.row(source, outcome.predictions, outcome.status, at)
-            for (_, source), outcome in zip(batch, outcomes, strict=True)
-        ]
-        yield rows, sum(outcome.ok for outcome in outcomes)
+def _row_outcome(outcome: Outcome) -> RowOutcome:
+    return RowOutcome(outcome.response or [], outcome.failure or "")
 
 
 class EmbeddingHost:

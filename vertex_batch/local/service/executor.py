@@ -1,8 +1,10 @@
 """Runs batch jobs on a pool of worker threads (``--workers`` jobs at once).
 
 A job goes PENDING → RUNNING → a terminal state. When it starts, its input is copied to a snapshot; its
-rows then go through the model backend in batches of ``model_batch_size`` and are written in chunks, each
-chunk one atomic write, its rows shuffled (Vertex AI returns rows in no particular order; the service's
+rows then go through its model family (``families.family_for``: how rows are read, answered and written) in
+batches of ``model_batch_size`` and are written in chunks, each chunk one atomic write (a transient write
+failure is retried with ``google.api_core.retry.Retry``, checking first whether the chunk landed), its rows
+shuffled (Vertex AI returns rows in no particular order; the service's
 ``keep_input_order`` setting keeps input order for debugging). A restarted service resumes a RUNNING job
 after the rows already in its output, so every input row appears in the output exactly once.
 
@@ -37,23 +39,24 @@ import queue
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from google.api_core.exceptions import Forbidden
+from google.api_core.retry import Retry
 
-from vertex_batch.local import gemini
-from vertex_batch.local.backends import BackendRowError, ChatPrompt, Generation, ModelBackend, generate_batches
 from vertex_batch.local.service import embeddings, snapshot
 from vertex_batch.local.service.bigquery_io import BigQueryIO
 from vertex_batch.local.service.config import ServiceConfig
 from vertex_batch.local.service.errors import AccessDenied, InputError, JobFailure
+from vertex_batch.local.service.families import family_for
+from vertex_batch.local.service.family import Family, stop_pause
 from vertex_batch.local.service.faults import Faults
 from vertex_batch.local.service.gcs_io import GcsIO
 from vertex_batch.local.service.model_host import BackendUnavailable, ModelHost
 from vertex_batch.local.service.outputs import Output, plan_output
+from vertex_batch.local.service.served_models import request_limit
 from vertex_batch.local.service.store import (
     CANCELLED,
     CANCELLING,
@@ -71,7 +74,8 @@ log = logging.getLogger(__name__)
 CANCELED_ERROR = {"code": 1, "message": "CANCELED"}
 #: ``google.rpc.Code`` DEADLINE_EXCEEDED: the job hit a time limit.
 DEADLINE_EXCEEDED = 4
-WRITE_ATTEMPTS = 5
+#: How long a chunk's write is retried (0.5 s, 1 s, 2 s ... between attempts) before the job fails.
+WRITE_RETRY_SECONDS = 30.0
 #: Rows written at once at most (unless the output needs bigger chunks to stay linear).
 MAX_CHUNK_ROWS = 5000
 
@@ -212,43 +216,37 @@ class Executor:
         self.store.update(job_id, only_from=[RUNNING, CANCELLING], state=state, end_us=now_us(), **changes)
 
     def _execute(self, job: JobRecord) -> None:
-        embed = embeddings.is_embedding_model(job.model_id)
-        backend = self.embedders.get() if embed else self.models.get(self.stop_event)
+        family = family_for(job, self.config, self.gcs().read_text)
+        backend = family.backend(lambda: self.models.get(self.stop_event), self.embedders.get)
         if backend is None:
             raise _Stopped
-        snap = snapshot.load(self.config.state_dir, job.id) or self._take_snapshot(job)
-        limit = embeddings.request_limit(job.model_id, self.config.max_requests_per_job)
+        snap = snapshot.load(self.config.state_dir, job.id) or self._take_snapshot(job, family)
+        limit = request_limit(family.info, self.config.max_requests_per_job)
         if snap.count > limit:
             raise InputError(f"The input has {snap.count} requests, more than the limit of {limit} requests per job.")
-        output = plan_output(job, snap.columns or [], self.bigquery, self.gcs)
+        output = plan_output(job, snap.columns or [], family, self.bigquery, self.gcs)
         first_time = not job.output_created
         self.store.update(job.id, input_count=snap.count, output_created=True, output_info=output.info)
         done, ok = output.open(first_time)
         current = self.store.update(job.id, successful=ok, failed=done - ok)
-        self._process(current or job, snap, output, backend, done, ok)
+        self._process(current or job, snap, output, family, backend, done, ok)
 
-    def _take_snapshot(self, job: JobRecord) -> snapshot.Snapshot:
+    def _take_snapshot(self, job: JobRecord, family: Family) -> snapshot.Snapshot:
         input_config = job.spec.get("inputConfig", {})
         if "bigquerySource" in input_config:
             uri = input_config["bigquerySource"]["inputUri"]
             io = self.bigquery()
-            if embeddings.is_embedding_model(job.model_id):
-                columns = io.input_columns(
-                    uri,
-                    job,
-                    prompt_column=embeddings.CONTENT_COLUMN,
-                    prompt_types=embeddings.CONTENT_TYPES,
-                    reserved=tuple(field.name for field in embeddings.OUTPUT_COLUMNS),
-                )
-            else:
-                columns = io.input_columns(uri, job)
+            columns = io.input_columns(
+                uri,
+                job,
+                prompt_column=family.request_key,
+                prompt_types=family.request_types,
+                reserved=family.reserved,
+            )
             return snapshot.write(self.config.state_dir, job.id, io.read_rows(uri, columns), columns)
-        rows = list(self.gcs().read_rows(input_config["gcsSource"]["uris"]))
-        if embeddings.is_embedding_model(job.model_id):
-            return snapshot.write(self.config.state_dir, job.id, rows, embeddings.jsonl_columns(rows))
-        if rows and not any("request" in row for row in rows):
-            raise InputError('None of the input lines has a request field: each line must be {"request": {...}}.')
-        return snapshot.write(self.config.state_dir, job.id, rows, GcsIO.infer_columns(rows))
+        rows = list(self.gcs().read_rows(input_config["gcsSource"]["uris"], family.info.max_input_bytes))
+        family.check_lines(rows)
+        return snapshot.write(self.config.state_dir, job.id, rows, family.jsonl_columns(rows))
 
     def _interruption(self, job: JobRecord) -> str | None:
         """``"stop"``, ``"cancel"``, ``"expire"`` or ``None`` (go on)."""
@@ -266,7 +264,8 @@ class Executor:
         job: JobRecord,
         snap: snapshot.Snapshot,
         output: Output,
-        backend: ModelBackend,
+        family: Family,
+        backend: Any,
         done: int,
         ok: int,
     ) -> None:
@@ -275,15 +274,20 @@ class Executor:
         last_write, write_cost = time.monotonic(), 0.0
         reason: str | None = None
         batches = _batched(snap.rows(start=done), max(1, self.config.model_batch_size))
-        predict = self._embeddings if embeddings.is_embedding_model(job.model_id) else self._predictions
-        with contextlib.closing(predict(job, batches, output, backend)) as predictions:
+        predictions = family.predictions(
+            batches,
+            backend,
+            lambda index: self.faults.row_error(job.id, index),
+            stop_pause(self.stop_event, self.faults.row_delay_s),
+        )
+        with contextlib.closing(predictions):
             while not (reason := self._interruption(job)):
-                predicted = next(predictions, None)
-                if predicted is None:
+                answered = next(predictions, None)
+                if answered is None:
                     break
-                rows, batch_ok = predicted
-                pending.extend(rows)
-                pending_ok += batch_ok
+                at = datetime.now(UTC)
+                pending.extend(output.row(source, outcome, at) for source, outcome in answered)
+                pending_ok += sum(outcome.ok for _, outcome in answered)
                 if self._should_write(
                     len(pending),
                     output.min_chunk(done, self.config.chunk_rows),
@@ -331,122 +335,32 @@ class Executor:
     def _write(
         self, job: JobRecord, output: Output, rows: list[dict[str, Any]], rows_ok: int, done: int, ok: int
     ) -> tuple[int, int]:
-        """Append one chunk, its rows shuffled unless ``keep_input_order`` (retrying transient failures
-        without duplicating it); update the counts."""
+        """Append one chunk, its rows shuffled unless ``keep_input_order``; a failed write is retried without
+        duplicating the chunk (a retry first checks whether the failed attempt landed); update the counts."""
         if not self.config.keep_input_order:
             rows = random.sample(rows, len(rows))
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                output.append(rows)
-                break
-            except Exception:
-                if attempt == WRITE_ATTEMPTS:
-                    raise
-                log.warning("writing %d rows of job %s failed (attempt %d)", len(rows), job.id, attempt, exc_info=True)
-                time.sleep(0.5 * 2**attempt)
-                written, _ = output.open(False)
-                if written >= done + len(rows):
-                    break
+        attempts = itertools.count()
+
+        def append_once() -> None:
+            if next(attempts) and output.open(False)[0] >= done + len(rows):
+                return  # the failed attempt wrote the chunk after all
+            output.append(rows)
+
+        def warn(error: Exception) -> None:
+            log.warning("writing %d rows of job %s failed; retrying", len(rows), job.id, exc_info=error)
+
+        retry = Retry(
+            predicate=lambda error: not isinstance(error, JobFailure),
+            initial=0.5,
+            multiplier=2.0,
+            maximum=8.0,
+            timeout=WRITE_RETRY_SECONDS,
+            on_error=warn,
+        )
+        retry(append_once)()
         done, ok = done + len(rows), ok + rows_ok
         self.store.update(job.id, successful=ok, failed=done - ok)
         return done, ok
-
-    def _read_text(self, uri: str) -> str:
-        return self.gcs().read_text(uri)
-
-    def _predictions(
-        self,
-        job: JobRecord,
-        batches: Iterator[list[tuple[int, dict[str, Any]]]],
-        output: Output,
-        backend: ModelBackend,
-    ) -> Iterator[tuple[list[dict[str, Any]], int]]:
-        """Output rows for each model batch, in order, and how many of them succeeded. A backend that
-        batches continuously (``generate_stream``) decodes the next batches' rows while earlier ones end."""
-        taken: deque[tuple[list[tuple[int, dict[str, Any]]], list[int], dict[int, str]]] = deque()
-
-        def prompts() -> Iterator[list[ChatPrompt]]:
-            for batch in batches:
-                batch_prompts, positions, statuses = self._prompts(job, batch)
-                taken.append((batch, positions, statuses))
-                yield batch_prompts
-
-        for results in generate_batches(backend, prompts()):
-            batch, positions, statuses = taken.popleft()
-            yield self._rows(job, batch, positions, statuses, results, output)
-
-    def _embeddings(
-        self,
-        job: JobRecord,
-        batches: Iterator[list[tuple[int, dict[str, Any]]]],
-        output: Output,
-        backend: Any,
-    ) -> Iterator[tuple[list[dict[str, Any]], int]]:
-        """Output rows of an embeddings job for each batch, and how many of them succeeded."""
-        yield from embeddings.predicted_rows(
-            job.model_id,
-            job.spec.get("modelParameters"),
-            batches,
-            output,
-            backend,
-            lambda index: self.faults.row_error(job.id, index),
-        )
-
-    def _prompts(
-        self, job: JobRecord, batch: list[tuple[int, dict[str, Any]]]
-    ) -> tuple[list[ChatPrompt], list[int], dict[int, str]]:
-        """The prompts of one model batch, their positions in it, and the status of each row that failed
-        before the model."""
-        statuses: dict[int, str] = {}
-        prompts: list[ChatPrompt] = []
-        positions: list[int] = []
-        for position, (index, source) in enumerate(batch):
-            fault = self.faults.row_error(job.id, index)
-            if fault:
-                statuses[position] = fault
-                continue
-            try:
-                prompts.append(
-                    gemini.to_prompt(
-                        source.get("request"),
-                        default_max_tokens=self.config.default_max_output_tokens,
-                        read_text_file=self._read_text,
-                    )
-                )
-                positions.append(position)
-            except gemini.RowError as err:
-                statuses[position] = err.row_status
-        if self.faults.row_delay_s > 0:
-            self.stop_event.wait(self.faults.row_delay_s * len(batch))
-        return prompts, positions, statuses
-
-    def _rows(
-        self,
-        job: JobRecord,
-        batch: list[tuple[int, dict[str, Any]]],
-        positions: list[int],
-        statuses: dict[int, str],
-        results: list[Generation | Exception],
-        output: Output,
-    ) -> tuple[list[dict[str, Any]], int]:
-        """Output rows for one model batch, from the backend's outcomes, and how many of them succeeded."""
-        responses: dict[int, dict[str, Any]] = {}
-        if positions:
-            for position, result in zip(positions, results, strict=True):
-                if isinstance(result, Generation):
-                    responses[position] = gemini.to_response(result, gemini.batch_model_version(job.model_id))
-                elif isinstance(result, BackendRowError):
-                    statuses[position] = gemini.row_status(400, result.message, "INVALID_ARGUMENT")
-                else:
-                    statuses[position] = gemini.row_status(
-                        500, f"Internal error encountered: the local model failed: {result}", "INTERNAL"
-                    )
-        at = datetime.now(UTC)
-        rows = [
-            output.row(source, responses.get(position, {}), statuses.get(position, ""), at)
-            for position, (_, source) in enumerate(batch)
-        ]
-        return rows, len(responses)
 
 
 def _batched(rows: Iterator[tuple[int, dict[str, Any]]], size: int) -> Iterator[list[tuple[int, dict[str, Any]]]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,16 +123,21 @@ class GcsIO:
             found.extend(GcsPath(path.bucket, name) for name in names)
         return found
 
-    def _lines(self, path: GcsPath) -> list[str]:
+    def _data(self, path: GcsPath) -> bytes:
         try:
-            data = self.client.bucket(path.bucket).blob(path.name).download_as_bytes()
+            return self.client.bucket(path.bucket).blob(path.name).download_as_bytes()
         except NotFound:
             raise InputError(f"The input file {path.uri} was not found.") from None
+
+    @staticmethod
+    def _text_lines(path: GcsPath, data: bytes) -> list[str]:
         try:
-            text = data.decode("utf-8")
+            return data.decode("utf-8").splitlines()
         except UnicodeDecodeError:
             raise InputError(f"The input file {path.uri} is not UTF-8 text.") from None
-        return text.splitlines()
+
+    def _lines(self, path: GcsPath) -> list[str]:
+        return self._text_lines(path, self._data(path))
 
     def count_rows(self, uris: list[str]) -> int | None:
         """Non-blank lines in the input files, or ``None`` when they cannot be read."""
@@ -141,13 +146,21 @@ class GcsIO:
         except JobFailure:
             return None
 
-    def read_rows(self, uris: list[str]) -> Iterator[dict[str, Any]]:
-        """Every JSONL line of the input as a dict; raises ``InputError`` on a malformed line or an input that
-        Vertex AI's import refuses as a whole (see ``jsonl_import``)."""
+    def read_rows(self, uris: list[str], max_bytes: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every JSONL line of the input as a dict; raises ``InputError`` on a malformed line, an input over
+        ``max_bytes`` (the model's per-job limit) or an input that Vertex AI's import refuses as a whole (see
+        ``jsonl_import``)."""
         paths = self.expand(uris)
         schema = InferredSchema()
+        total = 0
         for path in paths:
-            for number, line in enumerate(self._lines(path), start=1):
+            data = self._data(path)
+            total += len(data)
+            if max_bytes is not None and total > max_bytes:
+                raise InputError(
+                    f"The input files hold more than {max_bytes} bytes, the limit of one batch job's input."
+                )
+            for number, line in enumerate(self._text_lines(path, data), start=1):
                 if not line.strip():
                     continue
                 try:
@@ -161,16 +174,19 @@ class GcsIO:
         schema.finish()
 
     @staticmethod
-    def infer_columns(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
-        """BigQuery columns for JSONL rows (for BigQuery output): ``request`` JSON, then one column per other
-        key in order of first appearance, typed from its values (JSON when they disagree)."""
-        kinds: dict[str, set[str]] = {"request": {"JSON"}}
+    def infer_columns(
+        rows: list[dict[str, Any]], first: str | None = "request", skip: tuple[str, ...] = OUTPUT_KEYS[1:]
+    ) -> list[dict[str, str]]:
+        """BigQuery columns for JSONL rows (for BigQuery output): the request key ``first`` as JSON, then one
+        column per other key (but ``skip``) in order of first appearance, typed from its values (JSON when
+        they disagree)."""
+        kinds: dict[str, set[str]] = {first: {"JSON"}} if first else {}
         for row in rows:
             for key, value in row.items():
-                if key in OUTPUT_KEYS[1:]:
+                if key in skip:
                     continue
                 seen = kinds.setdefault(key, set())
-                if value is not None and key != "request":
+                if value is not None and key != first:
                     seen.add(_bigquery_type(value))
         columns = []
         for key, seen in kinds.items():
@@ -194,8 +210,11 @@ class GcsIO:
         return self.client.lookup_bucket(bucket) is not None
 
     # -- output --------------------------------------------------------------------------------
-    def output_counts(self, directory: GcsPath) -> tuple[int, int]:
-        """``(rows, successful rows)`` already in ``predictions.jsonl``; removes leftover staged chunks."""
+    def output_counts(
+        self, directory: GcsPath, line_ok: Callable[[dict[str, Any]], bool] = lambda line: line.get("status") == ""
+    ) -> tuple[int, int]:
+        """``(rows, successful rows)`` already in ``predictions.jsonl`` (``line_ok`` tells a successful line);
+        removes leftover staged chunks."""
         bucket = self.client.bucket(directory.bucket)
         for blob in self.client.list_blobs(directory.bucket, prefix=f"{_staging(directory)}/"):
             blob.delete()
@@ -208,7 +227,7 @@ class GcsIO:
         for line in text.splitlines():
             if line.strip():
                 rows += 1
-                ok += json.loads(line).get("status") == ""
+                ok += line_ok(json.loads(line))
         return rows, ok
 
     def append(self, directory: GcsPath, rows: list[dict[str, Any]], chunk_number: int) -> None:

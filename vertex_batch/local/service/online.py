@@ -24,6 +24,7 @@ from vertex_batch.local.service.errors import ApiError, bad_request, not_found
 from vertex_batch.local.service.faults import Faults
 from vertex_batch.local.service.model_host import BackendUnavailable, ModelHost
 from vertex_batch.local.service.resources import rfc3339
+from vertex_batch.local.service.served_models import online_model
 from vertex_batch.local.service.store import now_us
 
 #: Methods of a publisher model the service answers.
@@ -39,11 +40,8 @@ def parse_model_ref(publisher: str, model_ref: str, config: ServiceConfig, resou
             f"the local service answers {', '.join(METHODS)}."
         )
     model_id = model.split("@", 1)[0]
-    if publisher != "google" or model_id not in config.models:
-        raise not_found(
-            f"Publisher Model `{resource}/publishers/{publisher}/models/{model}` was not found or your "
-            "project does not have access to it. Please ensure you are using a valid model version."
-        )
+    _, project, _, location = resource.split("/")
+    online_model(publisher, model_id, project, location)
     return model_id
 
 

@@ -1,4 +1,5 @@
-"""Where a job's output rows go: a BigQuery table or a JSONL object, behind one small interface."""
+"""Where a job's output rows go: a BigQuery table or a JSONL object, behind one small interface; each row's
+shape is its model family's (``family.Family``)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from google.cloud import bigquery
-
 from vertex_batch.local.service import bigquery_io, gcs_io
 from vertex_batch.local.service.bigquery_io import BigQueryIO, TableUri
 from vertex_batch.local.service.errors import DestinationError, bucket_missing
+from vertex_batch.local.service.family import Family, Outcome
 from vertex_batch.local.service.gcs_io import GcsIO, GcsPath
 from vertex_batch.local.service.resources import rfc3339
 from vertex_batch.local.service.store import JobRecord
@@ -25,7 +25,7 @@ class Output(Protocol):
         """Create the destination if needed; ``(rows already written, of which successful)``."""
         ...
 
-    def row(self, source: dict[str, Any], response: dict[str, Any], status: str, at: datetime) -> dict[str, Any]:
+    def row(self, source: dict[str, Any], outcome: Outcome, at: datetime) -> dict[str, Any]:
         """The output row for one input row."""
         ...
 
@@ -39,10 +39,7 @@ class Output(Protocol):
 
 
 class BigQueryOutput:
-    """Output rows appended to a table by load jobs."""
-
-    #: Columns the job adds after the input columns.
-    added_columns: tuple[bigquery.SchemaField, ...] = bigquery_io.OUTPUT_COLUMNS
+    """Output rows appended to a table by load jobs: the input columns the family keeps, then its own."""
 
     def __init__(
         self,
@@ -50,12 +47,14 @@ class BigQueryOutput:
         table: TableUri,
         columns: list[dict[str, str]],
         job_location: str,
+        family: Family,
         new_dataset: bool = False,
     ) -> None:
         self.io = io
         self.table = table
-        self.columns = columns
+        self.columns = [column for column in columns if column["name"] not in family.dropped]
         self.job_location = job_location
+        self.family = family
         self.new_dataset = new_dataset
         self.info = {
             "bigqueryOutputDataset": f"bq://{table.project}.{table.dataset}",
@@ -64,18 +63,18 @@ class BigQueryOutput:
 
     def open(self, first_time: bool) -> tuple[int, int]:
         created = self.io.create_output(
-            self.table, self.columns, self.job_location, new_dataset=self.new_dataset, added=self.added_columns
+            self.table, self.columns, self.job_location, new_dataset=self.new_dataset, added=self.family.added_columns
         )
         if first_time and not created:
             raise DestinationError(f"The output table bq://{self.table.table_id} already exists.", code=6)
-        return (0, 0) if created else self.io.output_counts(self.table)
+        return (0, 0) if created else self.io.output_counts(self.table, self.family.ok_sql)
 
-    def row(self, source: dict[str, Any], response: dict[str, Any], status: str, at: datetime) -> dict[str, Any]:
+    def row(self, source: dict[str, Any], outcome: Outcome, at: datetime) -> dict[str, Any]:
         values = {column["name"]: source.get(column["name"]) for column in self.columns}
-        return {**values, "response": response, "status": status, "processed_time": at.isoformat()}
+        return self.family.table_row(values, outcome, at)
 
     def append(self, rows: list[dict[str, Any]]) -> None:
-        self.io.append(self.table, self.columns, rows, self.added_columns)
+        self.io.append(self.table, self.columns, rows, self.family.added_columns)
 
     def min_chunk(self, done: int, chunk_rows: int) -> int:
         return chunk_rows
@@ -84,27 +83,20 @@ class BigQueryOutput:
 class GcsOutput:
     """Output rows in ``predictions.jsonl``, grown by composing chunks onto it."""
 
-    def __init__(self, io: GcsIO, directory: GcsPath) -> None:
+    def __init__(self, io: GcsIO, directory: GcsPath, family: Family) -> None:
         self.io = io
         self.directory = directory
+        self.family = family
         self.info = {"gcsOutputDirectory": directory.uri}
         self.chunks = 0
 
     def open(self, first_time: bool) -> tuple[int, int]:
         if not self.io.bucket_exists(self.directory.bucket):
             raise bucket_missing(self.directory.bucket)
-        return self.io.output_counts(self.directory)
+        return self.io.output_counts(self.directory, self.family.line_ok)
 
-    def row(self, source: dict[str, Any], response: dict[str, Any], status: str, at: datetime) -> dict[str, Any]:
-        stamp = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+00:00"
-        echoed = {key: value for key, value in source.items() if key not in gcs_io.OUTPUT_KEYS}
-        return {
-            "request": source.get("request"),
-            "response": response,
-            "status": status,
-            "processed_time": stamp,
-            **echoed,
-        }
+    def row(self, source: dict[str, Any], outcome: Outcome, at: datetime) -> dict[str, Any]:
+        return self.family.line(source, outcome, at)
 
     def append(self, rows: list[dict[str, Any]]) -> None:
         self.chunks += 1
@@ -118,20 +110,16 @@ class GcsOutput:
 def plan_output(
     job: JobRecord,
     columns: list[dict[str, str]],
+    family: Family,
     bigquery: Callable[[], BigQueryIO],
     gcs: Callable[[], GcsIO],
 ) -> Output:
-    """The output of ``job`` (the same destination every time it is planned)."""
-    from vertex_batch.local.service import embeddings  # imports this module
-
-    embed = embeddings.is_embedding_model(job.model_id)
+    """The output of ``job`` (the same destination every time it is planned), in its family's shape."""
     output_config = job.spec.get("outputConfig", {})
     if "bigqueryDestination" in output_config:
         uri = output_config["bigqueryDestination"]["outputUri"]
         table = bigquery_io.BigQueryIO.resolve_destination(uri, job.create_us)
         new_dataset = bigquery_io.parse_uri(uri).dataset is None
-        table_output = embeddings.EmbeddingBigQueryOutput if embed else BigQueryOutput
-        return table_output(bigquery(), table, columns, job.location, new_dataset)
+        return BigQueryOutput(bigquery(), table, columns, job.location, family, new_dataset)
     prefix = output_config["gcsDestination"]["outputUriPrefix"]
-    file_output = embeddings.EmbeddingGcsOutput if embed else GcsOutput
-    return file_output(gcs(), gcs_io.output_directory(prefix, rfc3339(job.create_us)))
+    return GcsOutput(gcs(), gcs_io.output_directory(prefix, rfc3339(job.create_us)), family)
