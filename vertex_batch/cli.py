@@ -31,20 +31,17 @@ def _add_dbt_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_local_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=Path(".state/local"),
-        help="where the local stack keeps its data (default: .state/local)",
-    )
-    parser.add_argument("--backend", default="smollm2", help="local model backend: smollm2 | fake-fast-test | openai")
-    parser.add_argument("--workers", type=int, default=2, help="jobs the local service runs at once")
-    parser.add_argument(
-        "--base-port",
-        type=int,
-        default=9050,
-        help="first of four ports: BigQuery, its gRPC, GCS, batch service (default 9050-9053)",
-    )
+    """Flags of the local stack; defaults and help from ``vertex_batch.local.settings.StackDefaults``."""
+    from vertex_batch.local.settings import STACK_DEFAULTS as DEFAULTS
+    from vertex_batch.local.settings import StackDefaults
+
+    for flag, kind in (("state_dir", Path), ("backend", str), ("workers", int), ("base_port", int)):
+        parser.add_argument(
+            f"--{flag.replace('_', '-')}",
+            type=kind,
+            default=getattr(DEFAULTS, flag),
+            help=describe(StackDefaults, flag),
+        )
 
 
 def meta_defaults_help() -> str:

@@ -17,12 +17,18 @@ from typing import Any
 
 from google.cloud import bigquery, storage
 
+from vertex_batch.catalog import catalog
+
 PROJECT = "local-project"
 PROJECT_NUMBER = "100000000001"
 LOCATION = "us-central1"
 PARENT = f"projects/{PROJECT}/locations/{LOCATION}"
 #: The states the documented polling loop stops on (PAUSED never happens locally).
 TERMINAL = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_PAUSED"}
+#: A Gemini model the shipped catalog serves online (generateContent, countTokens) in the tests' region.
+ONLINE_MODEL = next(
+    model.id for model in catalog().of_family("gemini") if model.status() == "available" and model.served_in(LOCATION)
+)
 BAD_ROLE_STATUS = (
     'Bad Request: {"error": {"code": 400, "message": "Please use a valid role: user, model.", '
     '"status": "INVALID_ARGUMENT"}}'
@@ -120,10 +126,12 @@ class ServiceProcess:
         return self.wait(job["name"], timeout)
 
 
-def call(method: str, url: str, body: Any = None, raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
+def call(
+    method: str, url: str, body: Any = None, raw: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     """One HTTP call; ``(status, JSON body)``."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json; charset=utf-8")
     try:

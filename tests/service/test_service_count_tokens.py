@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 
 from google.cloud import aiplatform_v1
-from svc_helpers import PARENT, PROJECT, ServiceProcess, call, request_for
+from svc_helpers import ONLINE_MODEL, PARENT, PROJECT, ServiceProcess, call, request_for
 
 from vertex_batch.connections import Connections
 
-MODEL = f"{PARENT}/publishers/google/models/gemini-3.5-flash"
+MODEL = f"{PARENT}/publishers/google/models/{ONLINE_MODEL}"
 
 
 def utility_client(service: ServiceProcess) -> aiplatform_v1.LlmUtilityServiceClient:

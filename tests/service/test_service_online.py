@@ -6,7 +6,7 @@ import pytest
 from google import genai
 from google.genai import types
 from google.oauth2.credentials import Credentials
-from svc_helpers import LOCATION, PARENT, PROJECT, ServiceProcess, call, request_for
+from svc_helpers import LOCATION, ONLINE_MODEL, PARENT, PROJECT, ServiceProcess, call, request_for
 
 from vertex_batch.local import gemini
 from vertex_batch.local.backends.fake import FakeFastTestBackend
@@ -28,7 +28,7 @@ def genai_client(service: ServiceProcess, api_version: str | None = None) -> gen
 def test_generate_content_through_google_genai(service: ServiceProcess, api_version: str | None) -> None:
     client = genai_client(service, api_version)
     response = client.models.generate_content(
-        model="gemini-3.5-flash",
+        model=ONLINE_MODEL,
         contents="Is item 7 in stock? Answer yes or no.",
         config=types.GenerateContentConfig(temperature=0, max_output_tokens=8),
     )
@@ -49,13 +49,13 @@ def test_bad_role_is_a_400_in_googles_format(service: ServiceProcess) -> None:
     client = genai_client(service)
     with pytest.raises(genai.errors.ClientError) as info:
         client.models.generate_content(
-            model="gemini-3.5-flash", contents=[types.Content(role="narrator", parts=[types.Part(text="hi")])]
+            model=ONLINE_MODEL, contents=[types.Content(role="narrator", parts=[types.Part(text="hi")])]
         )
     assert info.value.code == 400
     assert info.value.status == "INVALID_ARGUMENT"
     assert info.value.message == gemini.VALID_ROLE_MESSAGE
 
-    url = f"{service.url}/v1/{PARENT}/publishers/google/models/gemini-3.5-flash:generateContent"
+    url = f"{service.url}/v1/{PARENT}/publishers/google/models/{ONLINE_MODEL}:generateContent"
     status, body = call("POST", url, request_for("hi", role="narrator"))
     assert (status, body) == (
         400, {"error": {"code": 400, "message": gemini.VALID_ROLE_MESSAGE, "status": "INVALID_ARGUMENT"}}
@@ -67,7 +67,7 @@ def test_unknown_model_or_method_is_a_404(service: ServiceProcess) -> None:
     status, body = call("POST", f"{base}/gemini-9-ultra:generateContent", request_for("hi"))
     assert status == 404 and body["error"]["status"] == "NOT_FOUND"
     assert "Publisher Model" in body["error"]["message"] and "gemini-9-ultra" in body["error"]["message"]
-    status, body = call("POST", f"{base}/gemini-3.5-flash:streamRawPredict", request_for("hi"))
+    status, body = call("POST", f"{base}/{ONLINE_MODEL}:streamRawPredict", request_for("hi"))
     assert status == 404 and "streamRawPredict" in body["error"]["message"]
-    status, body = call("POST", f"{base}/gemini-3.5-flash:generateContent", raw=b"{not json")
+    status, body = call("POST", f"{base}/{ONLINE_MODEL}:generateContent", raw=b"{not json")
     assert status == 400 and body["error"]["status"] == "INVALID_ARGUMENT"

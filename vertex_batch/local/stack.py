@@ -19,15 +19,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vertex_batch.local.settings import SERVICE_FOLDER, STACK_DEFAULTS
+
 if TYPE_CHECKING:
     from vertex_batch.connections import Connections
     from vertex_batch.warehouse import Warehouse
 
 HOST = "127.0.0.1"
-DEFAULT_STATE_DIR = Path(".state/local")
-DEFAULT_PROJECT = "local-project"
-DEFAULT_PROJECT_NUMBER = "100000000001"
-DEFAULT_LOCATION = "us-central1"
 
 
 class StackError(RuntimeError):
@@ -36,18 +34,19 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class StackConfig:
-    """Where the local stack keeps its data and which ports it listens on."""
+    """Where the local stack keeps its data and which ports it listens on (defaults: ``STACK_DEFAULTS``).
+    ``service_args`` are more flags of the batch service (``python -m vertex_batch.local.service --help``)."""
 
-    state_dir: Path = DEFAULT_STATE_DIR
-    project: str = DEFAULT_PROJECT
-    project_number: str = DEFAULT_PROJECT_NUMBER
-    location: str = DEFAULT_LOCATION
-    bigquery_port: int = 9050
-    bigquery_grpc_port: int = 9051
-    gcs_port: int = 9052
-    vertex_port: int = 9053
-    backend: str = "smollm2"
-    workers: int = 2
+    state_dir: Path = STACK_DEFAULTS.state_dir
+    project: str = STACK_DEFAULTS.project
+    project_number: str = STACK_DEFAULTS.project_number
+    location: str = STACK_DEFAULTS.location
+    bigquery_port: int = STACK_DEFAULTS.ports[0]
+    bigquery_grpc_port: int = STACK_DEFAULTS.ports[1]
+    gcs_port: int = STACK_DEFAULTS.ports[2]
+    vertex_port: int = STACK_DEFAULTS.ports[3]
+    backend: str = STACK_DEFAULTS.backend
+    workers: int = STACK_DEFAULTS.workers
     service_args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
 
@@ -180,7 +179,7 @@ def server_specs(config: StackConfig) -> list[ServerSpec]:
                 "--port",
                 str(config.vertex_port),
                 "--state-dir",
-                str(state / "vertex"),
+                str(state / SERVICE_FOLDER),
                 "--project",
                 config.project,
                 "--project-number",

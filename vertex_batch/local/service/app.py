@@ -7,7 +7,8 @@ the query asks for ``enum-encoding=int`` (google-cloud-aiplatform sends ``$alt=j
 A project may be named by its id or its number. As on the API front end, a query parameter that is not a
 field of the method's request message (``job_service.proto``) nor a system parameter is a 400, so
 ``readMask`` works on list (``ListBatchPredictionJobsRequest.read_mask``) and is refused on get, whose
-request has no such field; a method or path the API does not have is a 404.
+request has no such field; a method or path the API does not have is a 404. ``--fault-create-lost-reply-rate``
+makes a share of creates answer 503 after the job is made, as when production's reply is lost on the way.
 """
 
 from __future__ import annotations
@@ -36,10 +37,19 @@ from vertex_batch.local.service.config import ServiceConfig
 from vertex_batch.local.service.create import build_job
 from vertex_batch.local.service.errors import ApiError, bad_request, failed_precondition, not_found
 from vertex_batch.local.service.executor import CANCELED_ERROR, Executor
-from vertex_batch.local.service.faults import Faults
+from vertex_batch.local.service.faults import RESOURCE_EXHAUSTED, UNAVAILABLE, Faults
 from vertex_batch.local.service.filters import FilterError, parse_filter
 from vertex_batch.local.service.model_host import ModelHost
-from vertex_batch.local.service.online import count_tokens, generate_content, parse_model_ref
+from vertex_batch.local.service.online import (
+    FLEX,
+    OnlineSlots,
+    check_payload,
+    count_tokens,
+    deadline_s,
+    generate_content,
+    parse_model_ref,
+    traffic_type,
+)
 from vertex_batch.local.service.resources import delete_operation_json, job_json
 from vertex_batch.local.service.store import (
     CANCELLED,
@@ -127,6 +137,7 @@ def masked(body: dict[str, Any], paths: list[list[str]] | None) -> dict[str, Any
 
 
 def _error(err: ApiError) -> JSONResponse:
+    """The error's Google body with its HTTP code (also for the shared instances ``faults`` keeps)."""
     return JSONResponse(err.body(), status_code=err.code)
 
 
@@ -144,9 +155,10 @@ class Service:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
         self.store = JobStore(config.state_dir)
-        self.models = ModelHost(config.backend, config.backend_options)
-        self.faults = Faults(config.faults)
+        self.models = ModelHost(config.backend, config.backend_option)
+        self.faults = Faults(config)
         self.executor = Executor(config, self.store, self.models, self.faults)
+        self.online_slots = OnlineSlots(config.online_concurrency)
 
     def start(self) -> None:
         self.models.start()
@@ -220,7 +232,7 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
         if request.url.path.startswith(("/v1/", "/v1beta1/", "/ui/")):
             fault = service.faults.api_error()
             if fault:
-                return JSONResponse(fault[1], status_code=fault[0])
+                return _error(fault)
         return await call_next(request)
 
     @app.get("/healthz")
@@ -242,6 +254,9 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
         job = service.store.insert(job)
         service.executor.submit(job.id)
         log.info("created job %s (%s)", job.id, job.display_name)
+        if service.faults.create_reply_lost():
+            log.info("fault: the reply to the create of job %s is lost", job.id)
+            return _error(UNAVAILABLE)
         return JSONResponse(job_json(job, int_enums=int_enums))
 
     @app.get(_JOBS)
@@ -335,14 +350,21 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
     ) -> JSONResponse:
         if version not in API_VERSIONS:
             raise not_found(f"API version {version} is not served; use v1 or v1beta1.")
-        parse_model_ref(publisher, model_ref, config, f"projects/{project}/locations/{location}")
-        body = await _json_body(request)
+        resource = f"projects/{project}/locations/{location}"
+        model = parse_model_ref(publisher, model_ref, resource)
         if model_ref.endswith(":countTokens"):
+            body = await _json_body(request)
             counted = await run_in_threadpool(count_tokens, body, config, service.models, service.read_text)
             return JSONResponse(counted)
-        answer = await run_in_threadpool(
-            generate_content, body, config, service.models, service.faults, service.read_text
-        )
+        traffic = traffic_type(request.headers, location, model)
+        check_payload(traffic, len(await request.body()))
+        body = await _json_body(request)
+        if traffic == FLEX and service.faults.flex_throttled():
+            return _error(RESOURCE_EXHAUSTED)
+        async with service.online_slots.hold(deadline_s(request.headers, traffic)):
+            answer = await run_in_threadpool(
+                generate_content, body, config, service.models, service.faults, traffic, service.read_text
+            )
         return JSONResponse(answer)
 
     @app.get("/{prefix}/{path:path}/operations/{operation_id}")

@@ -56,6 +56,7 @@ from vertex_batch.local.service.faults import Faults
 from vertex_batch.local.service.gcs_io import GcsIO
 from vertex_batch.local.service.model_host import BackendUnavailable, ModelHost
 from vertex_batch.local.service.outputs import Output, plan_output
+from vertex_batch.local.service.queue_hold import hold_pending
 from vertex_batch.local.service.served_models import request_limit
 from vertex_batch.local.service.store import (
     CANCELLED,
@@ -188,6 +189,8 @@ class Executor:
         if job is None or job.terminal:
             return
         if job.state == PENDING:
+            if (job := hold_pending(job, self.config.queue_delay_s, self.store, self.stop_event)) is None:
+                return
             if now_us() - job.create_us > self.config.queue_timeout_s * 1_000_000:
                 self.expire_queued()
                 return
