@@ -36,6 +36,7 @@ from vertex_batch.jobs import JobSnapshot  # noqa: E402
 from vertex_batch.local.stack import LocalDataset, LocalStack, StackConfig  # noqa: E402
 from vertex_batch.progress import Progress  # noqa: E402
 from vertex_batch.runner import BuildOptions, BuildReport, Runner  # noqa: E402
+from vertex_batch.wiring import CloudBackends  # noqa: E402
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -182,9 +183,8 @@ class RecordingProgress(Progress):
 
 def build(dbt: DbtProject, progress: Progress, **options: Any) -> tuple[BuildReport, float]:
     """``vertex-batch build`` in process (``Runner.build``); the report and its wall time in seconds."""
-    settings = {"poll_seconds": 1.0, "retry_backoff_seconds": 2.0, **options}  # the CLI's local defaults
     started = time.perf_counter()
-    report = Runner(dbt, BuildOptions(**settings), progress).build()
+    report = Runner(dbt, BuildOptions.resolve(local=True, **options), CloudBackends(), progress).build()
     return report, time.perf_counter() - started
 
 
@@ -195,7 +195,7 @@ class JobPoller:
 
     def __init__(self, connections: Connections, run_id: str, interval: float = 0.5) -> None:
         from vertex_batch.job_client import JobClient
-        from vertex_batch.runner import LABEL_RUN, label_value
+        from vertex_batch.jobs import LABEL_RUN, label_value
 
         self._client = JobClient(connections)
         self._labels = {LABEL_RUN: label_value(run_id)}

@@ -34,7 +34,7 @@ from vertex_batch.job_client import JobClient
 from vertex_batch.jobs import JobSpec
 from vertex_batch.usage import job_usage
 
-MODEL = "gemini-2.5-flash"
+MODEL = "gemini-3.5-flash"
 GOAL = 0.10
 REVIEW = (
     "the battery lasts two days but the screen scratches easily and support answered my question within an hour "

@@ -110,7 +110,7 @@ def load_requests(client: bigquery.Client, table: str, requests: list[dict[str, 
 def run_job(jobs: JobClient, input_table: str, output_table: str, poll_s: float) -> tuple[Any, float, float]:
     """Create a job and poll it to its end: ``(final snapshot, create-call time, time it was seen done)``."""
     spec = JobSpec(
-        display_name=f"throughput {output_table.rsplit('.', 1)[-1]}", model="gemini-2.5-flash",
+        display_name=f"throughput {output_table.rsplit('.', 1)[-1]}", model="gemini-3.5-flash",
         input_uri=f"bq://{input_table}", output_uri=f"bq://{output_table}", labels={},
     )  # fmt: skip
     created_at = time.time()

@@ -31,7 +31,7 @@ from google.cloud import bigquery
 from vertex_batch.job_client import JobClient
 from vertex_batch.jobs import JobSpec
 
-MODEL = "gemini-2.5-flash"
+MODEL = "gemini-3.5-flash"
 
 
 def genai_client(bench: Bench) -> Any:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from vertex_batch.costs import Usage, price_for
+from vertex_batch.catalog import catalog, utc_today
+from vertex_batch.costs import Usage, model_cost
 from vertex_batch.local import gemini
 from vertex_batch.local.backends.fake import FakeFastTestBackend
 
@@ -75,10 +76,15 @@ def test_cost_of_a_thinking_and_cached_answer_matches_a_hand_calculation() -> No
     _, answer = backend.generate(prompts)
     usage = Usage.from_metadata(gemini.to_response(answer, "m")["usageMetadata"])
     assert usage.cached_content == 1100 and usage.thoughts > 0
-    flash = price_for("gemini-2.5-flash")
-    assert flash is not None
-    hand = ((usage.prompt - 1100) * 0.30 * 0.5 + 1100 * 0.03 + (usage.candidates + usage.thoughts) * 2.50 * 0.5) / 1e6
-    assert flash.row_cost(usage) == pytest.approx(hand, rel=1e-12)
+    flash = catalog().get("gemini-3.5-flash")
+    price = flash.price_at(utc_today())
+    assert price is not None and price.cached_input is not None
+    hand = (
+        (usage.prompt - 1100) * price.input * 0.5
+        + 1100 * price.cached_input
+        + (usage.candidates + usage.thoughts) * price.output * 0.5
+    ) / 1e6
+    assert model_cost(flash, usage, utc_today()) == pytest.approx(hand, rel=1e-12)
 
 
 def test_thinking_config_is_validated() -> None:

@@ -90,7 +90,7 @@ def land_sql(
     key: str,
     rows: list[Landed],
     create: bool,
-    model: str = "gemini-2.5-flash",
+    model: str = "gemini-3.5-flash",
 ) -> str:
     """SQL that creates (``create``) or appends to the landing table of ``request_model``."""
     answers = " union all ".join(

@@ -13,9 +13,10 @@ from dbt_harness import REPO, Dbt, Warehouse, new_dataset
 from google.cloud import bigquery
 
 from vertex_batch.catalog import catalog
-from vertex_batch.identity import embedding_fingerprint_sql, embedding_parameters
+from vertex_batch.identity import embedding_fingerprint_sql
 from vertex_batch.local.backends.embedding_fake import FakeEmbeddingBackend
 from vertex_batch.local.service import embeddings
+from vertex_batch.request_models import embedding_parameters
 
 EMBEDDINGS = ("--vars", "{vertex_batch_demo_embeddings: true}")  # the demo's embeddings step
 META = {"model": "text-embedding-005", "output_dimensionality": 64}

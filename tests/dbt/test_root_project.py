@@ -4,6 +4,7 @@ safety block, an out-of-date answer), then check the predictions and flattened r
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from dbt_landing import (
     success,
 )
 
+from vertex_batch.catalog import catalog
 from vertex_batch.identity import fingerprint, fingerprint_sql
 
 RESULTS_COLUMNS = [
@@ -58,21 +60,22 @@ PREDICTIONS_COLUMNS = [
     ("landed_at", "TIMESTAMP"),
 ]
 
+DEMO_MODEL = catalog().default_model  # the demo's request model names no model
 FIRST_WAVE = [
     Landed(
-        1, success("negative", prompt=29180, candidates=36, cached=2048), "", "2024-11-01 18:13:16.826+00", job="101"
+        1, success("negative", prompt=29180, candidates=36, cached=2048), "", "2026-11-01 18:13:16.826+00", job="101"
     ),
     Landed(
         2,
         success(["Posi", "tive"], thoughts=12, thought_text="The review praises it."),
         "",
-        "2024-11-01 18:13:17+00",
+        "2026-11-01 18:13:17+00",
         job="101",
     ),
-    Landed(3, success("neu", finish="MAX_TOKENS", candidates=8), "", "2024-11-01 18:13:18+00", job="101"),
-    Landed(4, {}, RESOURCE_EXHAUSTED_STATUS, "2024-11-01 18:13:19+00", job="101"),
-    Landed(5, success("positive"), "", "2024-11-01 18:13:20+00", job="101"),
-    Landed(6, {}, INTERNAL_STATUS, "2024-11-01 18:13:21+00", job="101"),
+    Landed(3, success("neu", finish="MAX_TOKENS", candidates=8), "", "2026-11-01 18:13:18+00", job="101"),
+    Landed(4, {}, RESOURCE_EXHAUSTED_STATUS, "2026-11-01 18:13:19+00", job="101"),
+    Landed(5, success("positive"), "", "2026-11-01 18:13:20+00", job="101"),
+    Landed(6, {}, INTERNAL_STATUS, "2026-11-01 18:13:21+00", job="101"),
     Landed(
         7,
         {
@@ -81,16 +84,16 @@ FIRST_WAVE = [
             "modelVersion": "gemini-2.5-flash-001",
         },
         "",
-        "2024-11-01 18:13:22+00",
+        "2026-11-01 18:13:22+00",
         job="101",
     ),
-    Landed(8, success("positive"), "", "2024-11-01 18:13:23+00", job="101", fingerprint="0" * 64),
-    Landed(300, {}, BAD_ROLE_STATUS, "2025-07-09 19:57:43.558+00", job="101"),
+    Landed(8, success("positive"), "", "2026-11-01 18:13:23+00", job="101", fingerprint="0" * 64),
+    Landed(300, {}, BAD_ROLE_STATUS, "2026-07-09 19:57:43.558+00", job="101"),
 ]
 SECOND_WAVE = [
-    Landed(4, success("neutral"), "", "2024-11-02 09:00:00+00", attempt=2, job="102"),
-    Landed(5, {}, RESOURCE_EXHAUSTED_STATUS, "2024-11-02 09:00:01+00", attempt=2, job="102"),
-    Landed(6, {}, INTERNAL_STATUS, "2024-11-02 09:00:02+00", attempt=2, job="102"),
+    Landed(4, success("neutral"), "", "2026-11-02 09:00:00+00", attempt=2, job="102"),
+    Landed(5, {}, RESOURCE_EXHAUSTED_STATUS, "2026-11-02 09:00:01+00", attempt=2, job="102"),
+    Landed(6, {}, INTERNAL_STATUS, "2026-11-02 09:00:02+00", attempt=2, job="102"),
 ]
 
 
@@ -130,7 +133,7 @@ def test_build_before_any_batch_run(dbt: Dbt, warehouse: Warehouse) -> None:
 def test_requests_are_valid_gemini_requests(dbt: Dbt, warehouse: Warehouse) -> None:
     rows = warehouse.query(
         f"select review_id, request, to_json_string(request) as request_json, "
-        f"{fingerprint_sql('gemini-2.5-flash')} as request_fingerprint "
+        f"{fingerprint_sql(DEMO_MODEL)} as request_fingerprint "
         f"from `{warehouse.project}.{dbt.dataset}.demo_review_requests` where review_id in (1, 300)"
     )
     by_key = {row["review_id"]: row for row in rows}
@@ -143,7 +146,7 @@ def test_requests_are_valid_gemini_requests(dbt: Dbt, warehouse: Warehouse) -> N
     # The identity contract: the SQL the runner renders equals the same hash computed in Python (the dbt macro
     # side is checked by test_landed_output_is_flattened: rows join their answers on it).
     for row in by_key.values():
-        assert row["request_fingerprint"] == fingerprint("gemini-2.5-flash", None, row["request_json"])
+        assert row["request_fingerprint"] == fingerprint(DEMO_MODEL, None, row["request_json"])
 
 
 def test_landed_output_is_flattened(dbt: Dbt, warehouse: Warehouse) -> None:
@@ -159,16 +162,19 @@ def test_landed_output_is_flattened(dbt: Dbt, warehouse: Warehouse) -> None:
     assert first["response_text"] == "negative" and first["predicted_sentiment"] == "negative"
     assert (first["finish_reason"], first["prompt_tokens"], first["candidate_tokens"]) == ("STOP", 29180, 36)
     assert (first["thoughts_tokens"], first["total_tokens"]) == (0, 29216)
-    # Batch cost of gemini-2.5-flash (the demo's model), by hand: 27132 uncached x 0.30 x 0.5 + 2048 cached
-    # x 0.03 (the cache price, no batch discount on top) + 36 x 2.50 x 0.5 = 4176.24 / 1e6 USD.
+    # Batch cost of the demo's model at the price in force when the row was processed, by hand: 27132 uncached
+    # x input x 0.5 + 2048 cached x the cache price (no batch discount on top) + 36 x output x 0.5.
+    price = catalog().get(DEMO_MODEL).price_at(date(2026, 11, 1))
+    assert price is not None and price.cached_input is not None
+    hand = (27132 * price.input * 0.5 + 2048 * price.cached_input + 36 * price.output * 0.5) / 1e6
     assert first["cached_content_tokens"] == 2048
-    assert first["cost_usd"] == pytest.approx(4176.24 / 1e6, rel=1e-9)
+    assert first["cost_usd"] == pytest.approx(hand, rel=1e-9)
     assert first["model_version"] == "gemini-2.5-flash-001"
     assert first["avg_logprobs"] == pytest.approx(-0.5782725546095107)
     assert first["safety_blocked"] is False and first["is_retryable"] is False
     assert first["error_code"] is None and first["error_message"] is None and first["status"] == ""
     assert first["batch_job_name"].endswith("/batchPredictionJobs/101")
-    assert first["processed_time"].isoformat().startswith("2024-11-01T18:13:16.826")
+    assert first["processed_time"].isoformat().startswith("2026-11-01T18:13:16.826")
 
     # Text parts are joined in order; the thought summary is left out.
     assert rows[2]["response_text"] == "Positive" and rows[2]["thoughts_tokens"] == 12

@@ -9,14 +9,17 @@ import pytest
 from google.cloud import bigquery
 
 from tests.e2e.helpers import Env
-from vertex_batch.costs import Usage, price_for
-from vertex_batch.estimate import FULL_COUNT_ROWS, VertexTokenCounter, estimate_cost
+from vertex_batch.catalog import catalog, utc_today
+from vertex_batch.costs import Usage, model_cost
+from vertex_batch.estimate import estimate_cost
 from vertex_batch.local import gemini
 from vertex_batch.local.backends.fake import FakeFastTestBackend
 from vertex_batch.local.stack import LocalStack
+from vertex_batch.sampling import FULL_COUNT_ROWS
+from vertex_batch.token_counting import VertexTokenCounter
 from vertex_batch.usage import job_usage
 
-MODEL = "gemini-2.5-flash"
+MODEL = "gemini-3.5-flash"
 WORDS = [
     "the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog",
     "while", "reviewers", "argue", "about", "battery", "life",
@@ -108,10 +111,9 @@ def test_job_cost_sums_in_sql_match_python_row_costs(env: Env) -> None:
         table,
         job_config=bigquery.LoadJobConfig(schema=schema),
     ).result()
-    usage = job_usage(env.warehouse, table, MODEL)
-    flash = price_for(MODEL)
-    assert flash is not None
+    usage = job_usage(env.warehouse, table, MODEL, "gemini")
+    flash = catalog().get(MODEL)
     rows = [Usage.from_metadata(response["usageMetadata"]) for response in responses]
-    assert usage.cost_usd == pytest.approx(sum(flash.row_cost(row) for row in rows), rel=1e-9)
+    assert usage.cost_usd == pytest.approx(sum(model_cost(flash, row, utc_today()) or 0 for row in rows), rel=1e-9)
     assert usage.thoughts == sum(row.thoughts for row in rows) > 0
     assert usage.cached_content == 4 * 1100

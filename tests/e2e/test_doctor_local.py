@@ -6,9 +6,10 @@ import pytest
 from google.cloud import bigquery
 
 from tests.e2e.helpers import use_env
-from vertex_batch.doctor import Check, Doctor, exit_code
-from vertex_batch.regions import planner_for, storage_client
+from vertex_batch.checks import Check, exit_code
+from vertex_batch.doctor import Doctor
 from vertex_batch.request_models import BatchSettings, RequestModel
+from vertex_batch.staging_bucket import planner_for, storage_client
 
 
 def request_model(env, dataset: str, location: str, **meta: object) -> RequestModel:
@@ -48,7 +49,7 @@ def test_doctor_reports_every_check_on_the_local_stack(fake_stack, monkeypatch) 
     assert all("\n" not in line for line in lines)
     assert by_name["credentials"].status == "ok" and "anonymous" in by_name["credentials"].detail
     assert by_name["Vertex AI API in us-central1"].status == "ok"
-    assert by_name["model gemini-2.5-flash in us-central1"].status == "ok"
+    assert by_name["model gemini-3.5-flash in us-central1"].status == "ok"
     us, regional = by_name["requests_doctor_us locations"], by_name["requests_doctor_regional locations"]
     assert us.status == "ok" and "GCS JSONL" in us.detail and "multi-region" in us.detail
     assert regional.status == "ok" and "BigQuery IO" in regional.detail

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.helpers import Env, copy_project, use_env
-from vertex_batch.cli import _print_similar, main
+from vertex_batch.cli import main
+from vertex_batch.demo import print_similar
 from vertex_batch.job_client import JobClient
-from vertex_batch.runner import LABEL_MODEL, LABEL_TABLE, table_label
+from vertex_batch.jobs import LABEL_MODEL, LABEL_TABLE, table_label
 
 SELECT = ("--select", "+demo_review_similar_reviews", "--vars", "{vertex_batch_demo_embeddings: true}")
 DIMENSIONS = 64  # meta.vertex_batch.output_dimensionality of demo_review_embeddings
@@ -78,7 +79,7 @@ def test_every_review_gets_a_vector_of_the_requested_size(embedded, fake_stack, 
     duplicated = {text for text in by_text if sum(row["content"] == text for row in rows.values()) > 1}
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        _print_similar(env.connections, env.dataset, 3)
+        print_similar(env.connections, env.dataset, 3)
     assert "most similar reviews" in out.getvalue() and out.getvalue().count(" ~ ") == 3
     for row in similar:
         assert -1.0 - 1e-9 <= row["cosine_similarity"] <= 1.0 + 1e-9

@@ -15,8 +15,10 @@ from tests.e2e.helpers import REPO, Env, running_stack, use_env
 from vertex_batch.dbt_graph import DbtProject
 from vertex_batch.local.gemini import TEXT_ONLY_MESSAGE, batch_model_version
 from vertex_batch.progress import Progress
-from vertex_batch.runner import EXIT_PARTIAL, BuildOptions, BuildReport, Runner
-from vertex_batch.settings import RequestModelDefaults
+from vertex_batch.report import EXIT_PARTIAL
+from vertex_batch.runner import BuildOptions, BuildReport, Runner
+from vertex_batch.settings import RequestModelDefaults, RunSettings
+from vertex_batch.wiring import CloudBackends
 
 PROJECT = REPO / "integration_tests"
 REQUEST_MODELS = ("multimodal_requests", "structured_requests", "text_requests")
@@ -70,8 +72,8 @@ def upload_project_files(env: Env) -> None:
 def build(target_root: Path) -> BuildReport:
     """``vertex-batch build`` of integration_tests, in place, with its target folders under ``target_root``."""
     dbt = DbtProject(project_dir=PROJECT, profiles_dir=REPO / "profiles", quiet=True, target_root=target_root)
-    options = BuildOptions(poll_seconds=0.5, retry_backoff_seconds=0.2)
-    return Runner(dbt, options, Progress(enabled=False)).build()
+    options = BuildOptions.resolve(RunSettings(poll_seconds=0.5, retry_backoff_seconds=0.2), local=True)
+    return Runner(dbt, options, CloudBackends(), Progress(enabled=False)).build()
 
 
 @pytest.fixture(scope="module")

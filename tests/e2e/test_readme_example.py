@@ -14,7 +14,8 @@ import pytest
 
 from tests.e2e.helpers import Env, subprocess_env, use_env
 from tests.e2e.readme_project import readme_commands, readme_files, write_project, write_reviews
-from vertex_batch.regions import default_gcs_prefix, storage_client
+from vertex_batch.regions import default_gcs_prefix
+from vertex_batch.staging_bucket import storage_client
 
 REVIEWS = [
     (1, "Great boots, very comfortable."),
@@ -105,7 +106,7 @@ def test_doctor_reports_every_check(readme) -> None:
     lines = done.stdout.strip().splitlines()
     assert all(line.startswith("[") for line in lines), lines
     names = " ".join(lines)
-    for check in ("credentials", "Vertex AI API in us-central1", "model gemini-2.5-flash", "review_requests locations"):
+    for check in ("credentials", "Vertex AI API in us-central1", "model gemini-3.5-flash", "review_requests locations"):
         assert check in names
     assert any(line.startswith("[skip] Vertex AI Service Agent") for line in lines)
 
@@ -129,7 +130,7 @@ def test_changing_one_prompt_resubmits_that_row_only(readme) -> None:
 def test_changing_the_model_resubmits_every_row_of_that_model(readme) -> None:
     project, env = readme
     model = project / "models" / "review_requests.sql"
-    model.write_text(model.read_text().replace("'gemini-2.5-flash'", "'gemini-2.0-flash'"))
+    model.write_text(model.read_text().replace("'gemini-3.5-flash'", "'gemini-3.5-flash-lite'"))
     before = results(env)
     assert submitted(build_json(project, env)) == len(REVIEWS)
     after = results(env)

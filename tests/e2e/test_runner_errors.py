@@ -58,7 +58,7 @@ def test_existing_destination_and_wrong_region_are_refused(fake_stack, monkeypat
     env.warehouse.run(f"CREATE OR REPLACE TABLE `{env.table('taken')}` AS SELECT 1 AS id")
     spec = JobSpec(
         display_name="t",
-        model="gemini-2.5-flash",
+        model="gemini-3.5-flash",
         input_uri=f"bq://{env.table('requests')}",
         output_uri=f"bq://{env.table('taken')}",
         labels={},

@@ -18,8 +18,9 @@ import pytest
 from tests.e2e.helpers import REPO, Env, copy_project, subprocess_env, use_env
 from vertex_batch.cli import main
 from vertex_batch.job_client import JobClient
-from vertex_batch.regions import default_gcs_prefix, storage_client
-from vertex_batch.runner import LABEL_MODEL, LABEL_RUN, LABEL_TABLE, table_label
+from vertex_batch.jobs import LABEL_MODEL, LABEL_RUN, LABEL_TABLE, table_label
+from vertex_batch.regions import default_gcs_prefix
+from vertex_batch.staging_bucket import storage_client
 
 BAD_ROLE_MESSAGE = "Please use a valid role: user, model."
 DEMO_ROWS = 300

@@ -15,9 +15,11 @@ import pytest
 from tests.e2e.helpers import REPO, Env, copy_project, running_stack, subprocess_env, use_env
 from vertex_batch.dbt_graph import DbtProject
 from vertex_batch.job_client import JobClient
-from vertex_batch.jobs import JobSnapshot, JobState
+from vertex_batch.jobs import LABEL_MODEL, LABEL_TABLE, JobSnapshot, JobState, table_label
 from vertex_batch.progress import Progress
-from vertex_batch.runner import LABEL_MODEL, LABEL_TABLE, BuildOptions, BuildReport, Runner, table_label
+from vertex_batch.runner import BuildOptions, BuildReport, Runner
+from vertex_batch.settings import RunSettings
+from vertex_batch.wiring import CloudBackends
 
 SCALE_PROJECT = REPO / "tests" / "e2e" / "scale_project"
 DEMO_ROWS = 300
@@ -25,8 +27,9 @@ DEMO_ROWS = 300
 
 def run_build(project: Path, vars_yaml: str | None = None, **options: object) -> BuildReport:
     dbt = DbtProject(project_dir=project, profiles_dir=REPO / "profiles", quiet=True, vars=vars_yaml)
-    build_options = BuildOptions(poll_seconds=0.5, retry_backoff_seconds=0.2, **options)  # type: ignore[arg-type]
-    return Runner(dbt, build_options, Progress(enabled=False)).build()
+    settings = RunSettings(poll_seconds=0.5, retry_backoff_seconds=0.2)
+    build_options = BuildOptions.resolve(settings, local=True, **options)
+    return Runner(dbt, build_options, CloudBackends(), Progress(enabled=False)).build()
 
 
 def demo_jobs(env: Env) -> list[JobSnapshot]:

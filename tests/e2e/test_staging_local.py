@@ -19,7 +19,7 @@ def test_staged_input_is_key_request_and_fingerprint_only(fake_stack, monkeypatc
     )
     warehouse.check_request_table(table, ["id"])
     pending = warehouse.pending_sql(
-        table, env.table("wide_requests__batch_output"), ["id"], 3, model="gemini-2.0-flash"
+        table, env.table("wide_requests__batch_output"), ["id"], 3, model="gemini-3.5-flash-lite"
     )
     (staged,) = warehouse.stage(pending, ["id"], env.table("wide_requests__batch_input_t"), 1, 100)
     columns = {field.name: field.field_type for field in warehouse.columns(staged)}
@@ -29,4 +29,4 @@ def test_staged_input_is_key_request_and_fingerprint_only(fake_stack, monkeypatc
         f"JOIN `{table}` r USING (id)"
     )
     assert row["request"]["contents"][0]["parts"][0]["text"] == "hi"
-    assert row["request_fingerprint"] == fingerprint("gemini-2.0-flash", None, row["raw"]) != "old"
+    assert row["request_fingerprint"] == fingerprint("gemini-3.5-flash-lite", None, row["raw"]) != "old"

@@ -2,7 +2,7 @@
 
 ``cloud``: against your Google Cloud project (Application Default Credentials, ``GOOGLE_CLOUD_PROJECT``;
 skipped without them). It creates a temporary dataset in ``US``, runs ``vertex-batch build`` with
-``gemini-2.0-flash-lite`` (the runner routes the rows through a staging bucket in ``us-central1``), checks
+``gemini-3.5-flash-lite`` (the runner routes the rows through a staging bucket in ``us-central1``), checks
 every row was answered, deletes the dataset and this run's staging objects (and the bucket if it made it)
 and prints the cost. Run it with ``pytest tests/smoke -m cloud -s``.
 
@@ -29,7 +29,7 @@ from tests.e2e.readme_project import write_project
 from vertex_batch.connections import Connections
 from vertex_batch.regions import default_gcs_prefix, region_for
 
-CHEAP_MODEL = "gemini-2.0-flash-lite"
+CHEAP_MODEL = "gemini-3.5-flash-lite"
 ROWS = [
     (1, "Great boots, very comfortable."),
     (2, "Terrible mat, it tore in a week."),
@@ -120,7 +120,7 @@ def test_readme_example_end_to_end_on_a_us_dataset(target: Target, tmp_path: Pat
     try:
         project = write_project(tmp_path / "project", ROWS)
         model = project / "models" / "review_requests.sql"
-        model.write_text(model.read_text().replace("'gemini-2.5-flash'", f"'{CHEAP_MODEL}'"))
+        model.write_text(model.read_text().replace("'gemini-3.5-flash'", f"'{CHEAP_MODEL}'"))
         if target.profile:
             (project / "profiles.yml").write_text(
                 target.profile.format(project=target.project, dataset=dataset_id.split(".")[1])

@@ -1,5 +1,5 @@
 {#- A structured-output request model: the answer must be JSON following `responseSchema`. -#}
-{{ config(meta={'vertex_batch': {'key': ['question_id'], 'model': 'gemini-2.5-flash-lite', 'max_attempts': 2}}) }}
+{{ config(meta={'vertex_batch': {'key': ['question_id'], 'model': 'gemini-3.5-flash-lite', 'max_attempts': 2}}) }}
 
 with requests as (
     select
