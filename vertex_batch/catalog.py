@@ -172,6 +172,12 @@ class ModelInfo(_Frozen):
             return location in self.multi_region_endpoints
         return self.regions is None or location in self.regions
 
+    def where_served(self) -> str:
+        """Where batch jobs of this model run, for messages: its regions, ``global``, ``us``/``eu``."""
+        regions = ["regions not listed"] if self.regions is None else list(self.regions)
+        places = [*regions, *(["global"] if self.global_endpoint else []), *self.multi_region_endpoints]
+        return ", ".join(places) or "nowhere the catalog knows"
+
     @property
     def flex(self) -> bool:
         return self.discounts.flex is not None

@@ -88,12 +88,11 @@ def render_table(source: Catalog | None = None) -> str:
             status = f"retired {info.retirement}" + (f" → {info.replacement}" if info.replacement else "")
         elif info.retirement:
             status = f"{status}, retires {info.retirement}"
-        regions = [f"{len(info.regions)} regions"] if info.regions else []
-        where = ", ".join([*regions, *(["global"] if info.global_endpoint else []), *info.multi_region_endpoints])
+        where = info.where_served()
         flex = info.discounts.flex
         shares = f"{info.discounts.batch:g}" + (f" / {flex:g}" if flex is not None else "")
         lines.append(
-            f"| `{info.id}` | {info.family} | {status} | {', '.join(info.batch_io)} | {where or '—'} | "
+            f"| `{info.id}` | {info.family} | {status} | {', '.join(info.batch_io)} | {where} | "
             f"{_price_cell(info, day)} | {shares} |"
         )
     lines.append(TABLE_END)

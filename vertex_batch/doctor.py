@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 from google.api_core import exceptions as core
 
-from vertex_batch.catalog import model_name
 from vertex_batch.checks import Check
-from vertex_batch.connections import api_host
+from vertex_batch.doctor_models import catalog_check, production_check
 from vertex_batch.errors import VertexBatchError
-from vertex_batch.regions import IOPlan, choose_plan, job_region
+from vertex_batch.lifecycle import served_in
+from vertex_batch.regions import IOPlan, choose_plan, fit_location, job_region
 from vertex_batch.staging_bucket import Planner
 
 if TYPE_CHECKING:
@@ -107,32 +107,6 @@ class Doctor:
             return Check(name, "problem", f"not reachable ({_one_line(error)}); check --location and the network")
         return Check(name, "ok", "reachable (batchPredictionJobs.list)")
 
-    def model(self, model: str, region: str) -> Check:
-        """The model answers countTokens in the region (free; proves it exists there for this project)."""
-        from google.api_core.client_options import ClientOptions
-        from google.cloud import aiplatform_v1
-
-        name = f"model {model_name(model)} in {region}"
-        endpoint = self.connections.vertex_endpoint or api_host(region)
-        try:
-            client = aiplatform_v1.LlmUtilityServiceClient(
-                credentials=self.connections.credentials,
-                transport="rest",
-                client_options=ClientOptions(api_endpoint=endpoint),
-            )
-            resource = f"projects/{self.connections.project}/locations/{region}/publishers/google/models/"
-            client.count_tokens(
-                request={
-                    "endpoint": resource + model_name(model),
-                    "contents": [{"role": "user", "parts": [{"text": "ping"}]}],
-                }
-            )
-        except core.NotFound as error:
-            return Check(name, "problem", f"{_one_line(error)}; pick a model available in {region}")
-        except (core.GoogleAPICallError, core.RetryError, OSError) as error:
-            return Check(name, "warning", f"could not check ({_one_line(error)})")
-        return Check(name, "ok", "available")
-
     def location(self, request: RequestModel, option: str | None) -> tuple[Check, IOPlan | None]:
         """The IO plan of one request model (without creating anything)."""
         settings = request.settings
@@ -144,13 +118,16 @@ class Doctor:
             return Check(name, "problem", f"cannot read dataset {dataset}: {_one_line(error)}"), None
         if found is None:
             return Check(name, "warning", f"dataset {dataset} does not exist yet (dbt build creates it)"), None
+        region = fit_location(job_region(found, option, settings.location), lambda name: served_in(request, name))
+        info = settings.info
         try:
             plan = choose_plan(
                 dataset=dataset,
                 dataset_location=found,
-                region=job_region(found, option, getattr(settings, "location", None)),
+                region=region,
                 requested_input=settings.input,
                 gcs_prefix=settings.gcs_prefix,
+                bigquery_io=info is None or "bigquery" in info.batch_io,
             )
         except VertexBatchError as error:
             return Check(name, "problem", str(error)), None
@@ -274,10 +251,10 @@ class Doctor:
         regions = sorted({plan.region.name for plan in plans}) or [option or self.connections.location]
         checks += [self.vertex_api(region) for region in regions]
         if not fast:
-            for model in sorted(
-                {(m.settings.model, p.region.name) for m, (_, p) in zip(models, located, strict=True) if p}
-            ):
-                checks.append(self.model(*model))
+            pairs = {(m.settings.model, p.region.name) for m, (_, p) in zip(models, located, strict=True) if p}
+            for model, region in sorted(pairs):
+                checks.append(catalog_check(model, region))
+                checks.append(production_check(self.connections, model, region))
         checks += [check for check, _ in located]
         if fast:
             return checks
@@ -303,11 +280,12 @@ def project_checks(dbt: DbtProject, option: str | None = None, selectors: Sequen
     checks = []
     for project in sorted({node.database for node in nodes}):
         connections = Connections.from_env(project, option)
-        models = [
-            RequestModel(node.name, node.table_id, node.batch_settings(defaults), alias=node.alias)
-            for node in nodes
-            if node.database == project
-        ]
+        models = []
+        for node in (node for node in nodes if node.database == project):
+            try:
+                models.append(RequestModel(node.name, node.table_id, node.batch_settings(defaults), alias=node.alias))
+            except VertexBatchError as error:
+                checks.append(Check(f"{node.name} settings", "problem", str(error)))
         doctor = Doctor(
             connections, planner_for(connections), connections.bigquery_client, lambda c=connections: storage_client(c)
         )

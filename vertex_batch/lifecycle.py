@@ -66,11 +66,9 @@ def check_models(
         if warning:
             verdict.warnings.append(f"{model.name}: warning: {warning}")
         if location and not info.served_in(location):
-            where = ", ".join(
-                [*(info.regions or ())[:6], *(["global"] if info.global_endpoint else []), *info.multi_region_endpoints]
-            )
+            where = info.where_served()
             verdict.problems.append(
                 f"{model.name}: model {model_name(model.settings.model)} is not served for batch jobs in {location}; "
-                f"it is served in {where or 'no location the catalog knows'} (set --location)"
+                f"it is served in {where} (set --location)"
             )
     return verdict

@@ -84,7 +84,7 @@ def job_region(dataset_location: str, option: str | None = None, configured: str
         return Region(option.strip().lower(), "--location")
     if configured:
         return Region(configured.strip().lower(), CONFIGURED_SOURCE)
-    return Region(region_for(dataset_location), f"derived from dataset location {dataset_location}")
+    return Region(region_for(dataset_location), f"derived from dataset location {dataset_location}", True)
 
 
 def run_region(

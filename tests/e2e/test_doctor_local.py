@@ -6,6 +6,7 @@ import pytest
 from google.cloud import bigquery
 
 from tests.e2e.helpers import use_env
+from vertex_batch.catalog import catalog
 from vertex_batch.checks import Check, exit_code
 from vertex_batch.doctor import Doctor
 from vertex_batch.request_models import BatchSettings, RequestModel
@@ -50,6 +51,8 @@ def test_doctor_reports_every_check_on_the_local_stack(fake_stack, monkeypatch) 
     assert by_name["credentials"].status == "ok" and "anonymous" in by_name["credentials"].detail
     assert by_name["Vertex AI API in us-central1"].status == "ok"
     assert by_name["model gemini-3.5-flash in us-central1"].status == "ok"
+    (catalog,) = [check for check in checks if check.name.startswith("model gemini-3.5-flash (catalog checked")]
+    assert catalog.status == "ok" and "secondary source" in catalog.detail, "doctor notes where a price comes from"
     us, regional = by_name["requests_doctor_us locations"], by_name["requests_doctor_regional locations"]
     assert us.status == "ok" and "GCS JSONL" in us.detail and "multi-region" in us.detail
     assert regional.status == "ok" and "BigQuery IO" in regional.detail
@@ -61,15 +64,34 @@ def test_doctor_reports_every_check_on_the_local_stack(fake_stack, monkeypatch) 
 
 def test_doctor_blocks_on_an_unknown_model_and_an_impossible_region(fake_stack, monkeypatch) -> None:
     env = use_env(monkeypatch, fake_stack, "doctor_bad")
-    models = [request_model(env, "doctor_bad", "EU", model="gemini-does-not-exist")]
+    models = [request_model(env, "doctor_bad", "EU", model="gemini-does-not-exist", family="gemini")]
     checks = doctor_for(env).run(models, option="us-central1")
     by_name = {check.name: check for check in checks}
     located = by_name["requests_doctor_bad locations"]
     assert located.blocking and "--location europe-west4" in located.detail
     assert exit_code(checks) == 2
-    regional = [request_model(env, "doctor_bad_regional", "us-central1", model="gemini-does-not-exist")]
+    regional = [
+        request_model(env, "doctor_bad_regional", "us-central1", model="gemini-does-not-exist", family="gemini")
+    ]
     model_check = by_name_of(doctor_for(env).run(regional))["model gemini-does-not-exist in us-central1"]
     assert model_check.blocking and "gemini-does-not-exist" in model_check.detail
+
+
+def test_doctor_names_the_replacement_of_a_retired_model_and_moves_global_only_models(fake_stack, monkeypatch) -> None:
+    env = use_env(monkeypatch, fake_stack, "doctor_lifecycle")
+    retired = next(m for m in catalog().of_family("gemini") if m.status() == "retired" and m.replacement)
+    regionless = next(m for m in catalog().of_family("gemini") if m.regions == () and "us" in m.multi_region_endpoints)
+    models = [
+        request_model(env, "doctor_retired", "us-central1", model=retired.id),
+        request_model(env, "doctor_regionless", "US", model=regionless.id),
+    ]
+    checks = doctor_for(env).run(models)
+    lines = "\n".join(check.line() for check in checks)
+    print(lines)
+    (verdict,) = [c for c in checks if c.name.startswith(f"model {retired.id} (catalog")]
+    assert verdict.blocking and retired.replacement in verdict.detail and str(retired.retirement) in verdict.detail
+    located = by_name_of(checks)["requests_doctor_regionless locations"]
+    assert "job location us" in located.detail and "not served for batch in us-central1" in located.detail
 
 
 def by_name_of(checks: list[Check]) -> dict[str, Check]:
