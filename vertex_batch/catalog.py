@@ -317,16 +317,15 @@ def utc_today() -> date:
 def model_name(model: str) -> str:
     """The one name normaliser: a model as a user or the API writes it, as the catalog names it.
 
-    ``projects/P/locations/L/publishers/google/models/gemini-3.5-flash`` and ``publishers/google/models/…``
-    become ``gemini-3.5-flash``; an ``@version`` suffix is kept (Claude ids carry one: ``claude-x@20251001``)
+    ``projects/P/locations/L/publishers/google/models/MODEL`` and ``publishers/google/models/MODEL`` become
+    ``MODEL``; an ``@version`` suffix is kept (Claude ids carry one: ``claude-x@20251001``)
     and so is case; a tuned model's resource name (``projects/P/locations/L/models/ID``) stays whole.
     """
     return _PREFIX.sub("", model.strip())
 
 
 def base_name(model: str) -> str:
-    """``model_name`` without an ``@version`` or ``-00N`` version suffix: ``gemini-3.5-flash-001@default`` ->
-    ``gemini-3.5-flash``."""
+    """``model_name`` without an ``@version`` or ``-00N`` version suffix: ``MODEL-001@default`` -> ``MODEL``."""
     name = model_name(model).split("@", 1)[0]
     return _NUMBERED_VERSION.sub("", name)
 

@@ -61,7 +61,7 @@
 {%- endmacro %}
 
 
-{#- `modelVersion` of the response, e.g. `gemini-2.5-flash-001`. -#}
+{#- `modelVersion` of the response (the model id with a version, e.g. `<model>-001@default`). -#}
 {% macro model_version(response) %}
     {{- return(adapter.dispatch('model_version', 'vertex_batch')(response)) -}}
 {% endmacro %}
