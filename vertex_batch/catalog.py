@@ -330,12 +330,6 @@ def base_name(model: str) -> str:
     return _NUMBERED_VERSION.sub("", name)
 
 
-def publisher_of(model: str) -> str | None:
-    """The publisher a resource name gives (``publishers/anthropic/models/...`` -> ``anthropic``), if any."""
-    match = _PREFIX.match(model.strip())
-    return match.group("publisher") if match else None
-
-
 # --- loading ----------------------------------------------------------------------------------------
 def parse_catalog(data: Mapping[str, Any]) -> Catalog:
     """A ``Catalog`` from the parsed TOML; raises ``CatalogError`` naming the first problem."""
