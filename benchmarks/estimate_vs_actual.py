@@ -30,9 +30,9 @@ from _common import bench_stack, print_figures, ratio, write_result
 from google.cloud import bigquery
 
 from vertex_batch.estimate import estimate_cost
-from vertex_batch.token_counting import VertexTokenCounter
 from vertex_batch.job_client import JobClient
 from vertex_batch.jobs import JobSpec
+from vertex_batch.token_counting import VertexTokenCounter
 from vertex_batch.usage import job_usage
 
 MODEL = "gemini-3.5-flash"

@@ -128,6 +128,8 @@ class ModelInfo(_Frozen):
     max_output_tokens: int | None = None
     default_output_tokens: int | None = None  # what an answer may use when the request sets no limit
     dimensions: int | None = None  # embeddings: values in a vector
+    #: Embeddings: the model ignores a request's task type and title (they do not change its vectors).
+    ignores_task_type: bool = False
     thinking: Thinking | None = None
     implicit_cache_min_tokens: int | None = None
     limits_source: str

@@ -369,7 +369,7 @@ def _response_format(config: Mapping[str, Any]) -> tuple[str | None, dict[str, A
 
 
 def batch_model_version(model_id: str) -> str:
-    """``modelVersion`` of batch output rows, shaped as Vertex AI shapes it (``gemini-2.0-flash-001@default``)."""
+    """``modelVersion`` of batch output rows, shaped as Vertex AI shapes it (``<model>-001@default``)."""
     return f"{model_id}@default"
 
 

@@ -17,10 +17,10 @@ docs/en/build-with-claude/extended-thinking and …/effort, read 2026-12-03):
   ``output_config.effort`` one of the model's levels (default ``default_level``). The budget form is a 400
   ``"thinking.type.enabled" is not supported for this model. Use "thinking.type.adaptive" and
   "output_config.effort" to control thinking behavior.`` (platform.claude.com extended-thinking page: 4.7+
-  reject it; the wording captured on claude-sonnet-5, and on the Anthropic API in
+  reject it; the wording captured on a Claude 5 Sonnet model, and on the Anthropic API in
   zhukunpenglinyutong/jetbrains-cc-gui#1003). A model that cannot stop thinking (``can_disable`` false:
   Fable 5.x, Opus 5.5) thinks when ``thinking`` is absent and refuses ``disabled`` with 400
-  ``"thinking.type.disabled" is not supported for this model.`` (captured on claude-fable-5,
+  ``"thinking.type.disabled" is not supported for this model.`` (captured on a Claude Fable 5 model,
   cline/cline#13203); the others think only when asked.
 - ``control = "budget"`` (Haiku 4.5 and earlier): ``enabled`` with ``budget_tokens`` ≥ 1,024 and below
   ``max_tokens``, or ``disabled``; ``adaptive`` is refused (wording inferred, after the 4.7+ message).

@@ -17,7 +17,7 @@ Refusals, as production words them (sources in ``catalog.toml`` and below):
   models outside their locations (pollinations/pollinations#6148; Firebase AI Logic's locations page); for
   batch create the wording is inferred ("anything that resolves a publisher model").
 - Batch create naming a model the catalog does not know, or a publisher other than the catalog's
-  (``publishers/anthropic/models/gemini-3.5-flash``): 404 ``The PublisherModel X does not exist.`` (the
+  (``publishers/anthropic/models/<a Gemini model>``): 404 ``The PublisherModel X does not exist.`` (the
   project reference's capture of batch create). Online, the same request gets ``no_access``.
 - A model the catalog lists without batch support: 400 ``Do not support publisher model X`` (batch create
   captures, googleapis/python-genai#704).
@@ -79,7 +79,7 @@ def resolve(model: Any, project: str, location: str, today: date) -> ServedModel
     """The model a create body's ``model`` names, if the service serves it at ``location`` today; else the
     ``ApiError`` production answers (see the module docstring)."""
     if not isinstance(model, str) or not model.strip():
-        raise bad_request("BatchPredictionJob.model is required, e.g. publishers/google/models/gemini-3.5-flash.")
+        raise bad_request("BatchPredictionJob.model is required, e.g. publishers/google/models/MODEL.")
     model = model.strip()
     if _TUNED.match(model):
         if location == GLOBAL:
