@@ -37,7 +37,12 @@ def render_macro(source: Catalog | None = None) -> str:
     source = source or catalog()
     models = {name.lower(): _entry(info) for info in source.models for name in (info.id, *info.aliases)}
     families = {
-        name: {"output": shape.output_column, "usage": shape.usage, "processed_time": shape.processed_time}
+        name: {
+            "output": shape.output_column,
+            "usage": shape.usage,
+            "usage_path": shape.usage_path,
+            "processed_time": shape.processed_time,
+        }
         for name, shape in FAMILY_OUTPUTS.items()
     }
     data = {

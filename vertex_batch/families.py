@@ -21,6 +21,7 @@ class FamilyOutput:
 
     output_column: str
     usage: dict[str, str]  # cost placeholder -> SQL expression over {r} and the row's columns
+    usage_path: str  # JSON path of the billable counts: a row without it (a failed row) has no cost
     processed_time: str = "processed_time"
 
     def usage_sql(self, output: str) -> dict[str, str]:
@@ -41,6 +42,7 @@ FAMILY_OUTPUTS: dict[str, FamilyOutput] = {
             "cache_write": _NONE,
             "tool_use_prompt": _count("$.usageMetadata.toolUsePromptTokenCount"),
         },
+        "$.usageMetadata",
     ),
     # Anthropic Messages usage: input_tokens excludes cache reads and writes, which are counted apart.
     "claude": FamilyOutput(
@@ -54,6 +56,7 @@ FAMILY_OUTPUTS: dict[str, FamilyOutput] = {
             "cache_write": _count("$.usage.cache_creation_input_tokens"),
             "tool_use_prompt": _NONE,
         },
+        "$.usage",
     ),
     # OpenAI chat.completion usage: completion_tokens already includes reasoning tokens.
     "chat-completions": FamilyOutput(
@@ -66,6 +69,7 @@ FAMILY_OUTPUTS: dict[str, FamilyOutput] = {
             "cache_write": _NONE,
             "tool_use_prompt": _NONE,
         },
+        "$.usage",
     ),
     # Gemini embeddings: billed per input token.
     "gemini-embedding": FamilyOutput(
@@ -78,6 +82,7 @@ FAMILY_OUTPUTS: dict[str, FamilyOutput] = {
             "cache_write": _NONE,
             "tool_use_prompt": _NONE,
         },
+        "$.usageMetadata",
     ),
     # Legacy text embeddings: billed per character of input; the output has no processing time.
     "text-embedding": FamilyOutput(
@@ -90,6 +95,7 @@ FAMILY_OUTPUTS: dict[str, FamilyOutput] = {
             "cache_write": _NONE,
             "tool_use_prompt": _NONE,
         },
+        "$[0].embeddings",
         processed_time="current_timestamp()",
     ),
 }

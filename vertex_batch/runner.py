@@ -83,12 +83,12 @@ class BuildOptions:
     def resolve(cls, settings: RunSettings | None = None, *, local: bool, **flags: Any) -> BuildOptions:
         """The options of a run: ``settings`` (flags > ``VERTEX_BATCH_*`` > defaults) for a local or cloud run."""
         settings = settings or RunSettings()
-        return cls(
-            max_concurrent_jobs=settings.max_concurrent_jobs,
-            poll_seconds=settings.poll(local),
-            retry_backoff_seconds=settings.backoff(local),
-            **flags,
-        )
+        paced = {
+            "max_concurrent_jobs": settings.max_concurrent_jobs,
+            "poll_seconds": settings.poll(local),
+            "retry_backoff_seconds": settings.backoff(local),
+        }
+        return cls(**{**paced, **flags})
 
 
 @dataclass(frozen=True)

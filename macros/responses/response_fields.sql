@@ -137,7 +137,8 @@
         {%- for name, expression in family.usage.items() -%}
             {%- set sql.text = sql.text | replace('{' ~ name ~ '}', '(' ~ (expression | replace('{r}', response)) ~ ')') -%}
         {%- endfor -%}
-        if(({{ response }}) is null, null, {{ sql.text | replace('{processed_time}', processed_time) | replace('{lane}', lane) }})
+        if(json_query({{ response }}, '{{ family.usage_path }}') is null, null,
+           {{ sql.text | replace('{processed_time}', processed_time) | replace('{lane}', lane) }})
     {%- endif -%}
 {%- endmacro %}
 

@@ -35,7 +35,7 @@ def success(
     candidates: int = 1,
     thoughts: int | None = None,
     avg_logprobs: float = -0.5782725546095107,
-    model_version: str = "gemini-2.5-flash-001",
+    model_version: str = "gemini-3.5-flash-001",
     thought_text: str | None = None,
     cached: int | None = None,
 ) -> dict:

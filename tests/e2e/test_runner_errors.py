@@ -28,9 +28,9 @@ def build_scale(capsys: pytest.CaptureFixture[str], vars_yaml: str) -> tuple[int
 def test_unknown_model_is_one_line_with_the_fix(fake_stack, monkeypatch, capsys) -> None:
     use_env(monkeypatch, fake_stack, "e2e_unknown_model")
     code, err = build_scale(capsys, "{scale_rows: 5, scale_model: gemini-does-not-exist}")
-    assert code == 1
+    assert code == 2
     (line,) = [line for line in err.splitlines() if line.startswith("error:")]
-    assert "gemini-does-not-exist" in line and "does not exist" in line and "meta.vertex_batch.model" in line
+    assert "gemini-does-not-exist" in line and "not in the model catalog" in line and "vertex-batch models" in line
     assert "Traceback" not in err
 
 
