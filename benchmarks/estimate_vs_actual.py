@@ -29,9 +29,10 @@ from typing import Any
 from _common import bench_stack, print_figures, ratio, write_result
 from google.cloud import bigquery
 
-from vertex_batch.estimate import VertexTokenCounter, estimate_cost
+from vertex_batch.estimate import estimate_cost
 from vertex_batch.job_client import JobClient
 from vertex_batch.jobs import JobSpec
+from vertex_batch.token_counting import VertexTokenCounter
 from vertex_batch.usage import job_usage
 
 MODEL = "gemini-3.5-flash"
@@ -117,7 +118,7 @@ def scenario(bench: Any, name: str, rows: int, history_rows: int, system: str | 
     for line in estimate.describe():
         print(line)
     run_job(jobs, bench.table(f"{name}_run2"), bench.table(f"{name}_output2"), f"{name} run2")
-    actual = job_usage(warehouse, bench.table(f"{name}_output2"), MODEL)
+    actual = job_usage(warehouse, bench.table(f"{name}_output2"), MODEL, "gemini")
     assert actual.cost_usd is not None
     cost_ratio = estimate.cost_usd / actual.cost_usd
     return {

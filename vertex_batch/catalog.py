@@ -128,6 +128,8 @@ class ModelInfo(_Frozen):
     max_output_tokens: int | None = None
     default_output_tokens: int | None = None  # what an answer may use when the request sets no limit
     dimensions: int | None = None  # embeddings: values in a vector
+    #: Embeddings: the model ignores a request's task type and title (they do not change its vectors).
+    ignores_task_type: bool = False
     thinking: Thinking | None = None
     implicit_cache_min_tokens: int | None = None
     limits_source: str
@@ -317,24 +319,17 @@ def utc_today() -> date:
 def model_name(model: str) -> str:
     """The one name normaliser: a model as a user or the API writes it, as the catalog names it.
 
-    ``projects/P/locations/L/publishers/google/models/gemini-3.5-flash`` and ``publishers/google/models/…``
-    become ``gemini-3.5-flash``; an ``@version`` suffix is kept (Claude ids carry one: ``claude-x@20251001``)
+    ``projects/P/locations/L/publishers/google/models/MODEL`` and ``publishers/google/models/MODEL`` become
+    ``MODEL``; an ``@version`` suffix is kept (Claude ids carry one: ``claude-x@20251001``)
     and so is case; a tuned model's resource name (``projects/P/locations/L/models/ID``) stays whole.
     """
     return _PREFIX.sub("", model.strip())
 
 
 def base_name(model: str) -> str:
-    """``model_name`` without an ``@version`` or ``-00N`` version suffix: ``gemini-3.5-flash-001@default`` ->
-    ``gemini-3.5-flash``."""
+    """``model_name`` without an ``@version`` or ``-00N`` version suffix: ``MODEL-001@default`` -> ``MODEL``."""
     name = model_name(model).split("@", 1)[0]
     return _NUMBERED_VERSION.sub("", name)
-
-
-def publisher_of(model: str) -> str | None:
-    """The publisher a resource name gives (``publishers/anthropic/models/...`` -> ``anthropic``), if any."""
-    match = _PREFIX.match(model.strip())
-    return match.group("publisher") if match else None
 
 
 # --- loading ----------------------------------------------------------------------------------------

@@ -69,40 +69,36 @@ def _price_cell(info: ModelInfo, day: object) -> str:
     price = info.price_at(day)  # type: ignore[arg-type]
     if price is None:
         return "—"
-    unit = "tokens" if price.unit == "token" else "characters"
-    text = (
-        f"${price.input:g} in / ${price.output:g} out per 1M {unit}"
-        if price.output
-        else f"${price.input:g} per 1M {unit}"
-    )
+    text = f"${price.input:g} in / ${price.output:g} out" if price.output else f"${price.input:g} in"
+    text += "" if price.unit == "token" else " (characters)"
     return text + ("" if catalog().source(price.source).official else " (secondary source)")
 
 
 def render_table(source: Catalog | None = None) -> str:
-    """The README's model table (current models, then the retired ones with their replacement)."""
+    """The README's model table: the models a batch job may use on the catalog's check date."""
     source = source or catalog()
     day = source.checked
+    current = [info for info in source.models if info.status(day) != "retired"]
+    retired = len(source.models) - len(current)
     lines = [
         TABLE_START,
-        f"Model catalog checked {day.isoformat()} (`vertex_batch/catalog.toml`; `vertex-batch models` lists it):",
-        "",
-        "| model | family | status | batch IO | where | standard price | batch / Flex share |",
+        "| model | family | status | batch IO | where | standard USD per 1M tokens | batch / Flex share |",
         "|---|---|---|---|---|---|---|",
     ]
-    for info in sorted(source.models, key=lambda m: (m.status(day) == "retired", m.family, m.id)):
-        status = info.status(day)
-        if status == "retired":
-            status = f"retired {info.retirement}" + (f" → {info.replacement}" if info.replacement else "")
-        elif info.retirement:
-            status = f"{status}, retires {info.retirement}"
-        where = info.where_served()
+    for info in sorted(current, key=lambda m: (m.family, m.id)):
+        status = info.status(day) + (f", retires {info.retirement}" if info.retirement else "")
         flex = info.discounts.flex
         shares = f"{info.discounts.batch:g}" + (f" / {flex:g}" if flex is not None else "")
         lines.append(
-            f"| `{info.id}` | {info.family} | {status} | {', '.join(info.batch_io)} | {where} | "
+            f"| `{info.id}` | {info.family} | {status} | {', '.join(info.batch_io)} | {info.where_served()} | "
             f"{_price_cell(info, day)} | {shares} |"
         )
-    lines.append(TABLE_END)
+    lines += [
+        "",
+        f"Checked {day.isoformat()}; {retired} retired models (with their replacements) are listed by "
+        "`vertex-batch models --all`.",
+        TABLE_END,
+    ]
     return "\n".join(lines)
 
 

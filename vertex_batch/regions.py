@@ -32,10 +32,6 @@ CONFIGURED_SOURCE = f"meta.vertex_batch.location, var {VAR_LOCATION} or ${ENV_LO
 IOPath = Literal["bigquery", "gcs"]
 
 
-def is_multi_region(location: str) -> bool:
-    return location.upper() in MULTI_REGION_MEMBERS
-
-
 def region_for(dataset_location: str) -> str:
     """The job region that suits a dataset location: ``US`` -> ``us-central1``, a region -> itself."""
     return REGION_FOR_MULTI_REGION.get(dataset_location.upper(), dataset_location.lower())

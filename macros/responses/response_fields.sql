@@ -117,7 +117,7 @@
 {%- endmacro %}
 
 
-{#- The model version that answered: Gemini's `modelVersion` (e.g. `gemini-3.5-flash-001`), the Claude message's
+{#- The model version that answered: Gemini's `modelVersion` (the model id with a version, e.g. `<model>-001@default`), the Claude message's
     or the completion's `model`. -#}
 {% macro model_version(response, family='gemini') %}
     {{- return(adapter.dispatch('model_version', 'vertex_batch')(response, family)) -}}

@@ -14,6 +14,7 @@ import pytest
 
 from tests.e2e.helpers import Env, subprocess_env, use_env
 from tests.e2e.readme_project import readme_commands, readme_files, write_project, write_reviews
+from vertex_batch.catalog import catalog
 from vertex_batch.regions import default_gcs_prefix
 from vertex_batch.staging_bucket import storage_client
 
@@ -81,6 +82,7 @@ def test_first_run_answers_every_row_through_the_gcs_path(readme) -> None:
     rows = results(env)
     assert sorted(rows) == [review_id for review_id, _ in REVIEWS]
     assert all(row["is_answered"] and row["is_success"] and row["response_text"] for row in rows.values())
+    assert all(row["cost_usd"] > 0 for row in rows.values()), "every answered row is priced from the catalog"
     assert {row["review_text"] for row in rows.values()} == {text for _, text in REVIEWS}, "passthrough joined back"
     landing = env.warehouse.columns(env.table("review_requests__batch_output"))
     assert "review_text" not in {field.name for field in landing}, "only key, request and fingerprint are staged"
@@ -137,3 +139,31 @@ def test_changing_the_model_resubmits_every_row_of_that_model(readme) -> None:
     assert all(row["is_answered"] for row in after.values())
     assert all(after[key]["batch_job_name"] != before[key]["batch_job_name"] for key in after)
     assert submitted(build_json(project, env)) == 0
+
+
+def test_a_retired_model_is_refused_before_anything_is_submitted(readme) -> None:
+    project, env = readme
+    model = project / "models" / "review_requests.sql"
+    current = model.read_text()
+    retired = next(m for m in catalog().of_family("gemini") if m.status() == "retired" and m.replacement)
+    before = {row["batch_job_name"] for row in results(env).values()}
+    try:
+        model.write_text(current.replace("'gemini-3.5-flash-lite'", f"'{retired.id}'"))
+        done = run(project, env, "vertex-batch build")
+    finally:
+        model.write_text(current)
+    assert done.returncode == 2, done.stderr[-2000:]
+    error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert error and retired.id in error[0] and retired.replacement in error[0] and "nothing was submitted" in error[0]
+    assert "Traceback" not in done.stderr
+    assert {row["batch_job_name"] for row in results(env).values()} == before
+
+
+def test_the_example_runs_on_the_global_endpoint(readme) -> None:
+    project, env = readme
+    done = run(project, env, "vertex-batch build --location global --full-refresh-predictions")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    output = done.stdout + done.stderr
+    assert "job location global" in output and "global endpoint read and write Cloud Storage" in output
+    rows = results(env)
+    assert all("/locations/global/" in row["batch_job_name"] and row["is_success"] for row in rows.values())

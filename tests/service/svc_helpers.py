@@ -25,7 +25,8 @@ LOCATION = "us-central1"
 PARENT = f"projects/{PROJECT}/locations/{LOCATION}"
 #: The states the documented polling loop stops on (PAUSED never happens locally).
 TERMINAL = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_PAUSED"}
-#: A Gemini model the shipped catalog serves online (generateContent, countTokens) in the tests' region.
+#: A Gemini model the shipped catalog serves in the tests' region, online (generateContent, countTokens) and
+#: in batch.
 ONLINE_MODEL = next(
     model.id for model in catalog().of_family("gemini") if model.status() == "available" and model.served_in(LOCATION)
 )

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from vertex_batch.catalog import catalog
+from vertex_batch.local.backends.embedding import DIMENSIONS
 from vertex_batch.local.backends.embedding_fake import FakeEmbeddingBackend
 from vertex_batch.local.service import embeddings, served_models
 from vertex_batch.local.service.embeddings import EmbeddingInstance
@@ -121,7 +122,12 @@ def test_backend_failure_fails_the_rows_with_500() -> None:
 
 
 def test_model_facts_come_from_the_catalog() -> None:
-    info = catalog().get("text-embedding-005")
-    assert (MODEL.dimensions, MODEL.max_input_tokens) == (info.dimensions, info.context_window) == (768, 2048)
-    assert served_models.request_limit(info, 200_000) == info.max_rows_per_job == 30_000
-    assert served_models.request_limit(info, 50) == 50
+    """Vector size, input limit and rows per job are the catalog's; a size the catalog lacks is the backend's."""
+    for info in catalog().of_family("text-embedding"):
+        model = embeddings.embedding_model(info)
+        assert model.dimensions == (info.dimensions or DIMENSIONS)
+        if info.context_window:
+            assert model.max_input_tokens == info.context_window
+        if info.max_rows_per_job:
+            assert served_models.request_limit(info, info.max_rows_per_job + 1) == info.max_rows_per_job
+        assert served_models.request_limit(info, 50) == 50

@@ -23,6 +23,7 @@ from svc_helpers import (
     upload_jsonl,
 )
 
+from vertex_batch.catalog import catalog
 from vertex_batch.local.service.family_claude import claude_status
 
 CLAUDE = "publishers/anthropic/models/claude-sonnet-5-5@20261001"
@@ -78,8 +79,9 @@ def test_claude_jobs_on_bigquery_and_jsonl(
     job = service.run({**gcs_body(uri, f"gs://{bucket}/{unique('claude_out')}"), "model": CLAUDE}, location=EAST)
     assert job["state"] == "JOB_STATE_SUCCEEDED" and job["completionStats"]["failedCount"] == "1"
     assert_claude_rows(by_custom_id(gcs_output_lines(gcs, job)))
-    # Claude is not served in us-central1 (the catalog's regions): production's 404.
-    status, error = service.create({**gcs_body(uri, f"gs://{bucket}/x"), "model": CLAUDE})
+    # A location the catalog does not serve Claude at: production's 404.
+    elsewhere = next(where for where in ("global", "us", "eu") if not catalog().get(CLAUDE).served_in(where))
+    status, error = service.create({**gcs_body(uri, f"gs://{bucket}/x"), "model": CLAUDE}, location=elsewhere)
     assert status == 404 and "was not found or your project does not have access to it" in error["error"]["message"]
 
 

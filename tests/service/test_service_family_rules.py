@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vertex_batch.catalog import catalog
+from vertex_batch.catalog import ModelInfo, Thinking, catalog
 from vertex_batch.local.backends import Generation
 from vertex_batch.local.backends.embedding_fake import FakeEmbeddingBackend
-from vertex_batch.local.gemini import RowError, row_status
+from vertex_batch.local.gemini import RowError, level_budget, row_status
 from vertex_batch.local.service import family_chat, family_claude
 from vertex_batch.local.service.config import ServiceConfig
 from vertex_batch.local.service.family import Outcome, no_pause
@@ -22,9 +22,29 @@ from vertex_batch.local.service.store import JobRecord
 
 pytestmark = pytest.mark.unit
 
-CLAUDE = catalog().get("claude-sonnet-5-5")
-GPT_OSS = catalog().get("gpt-oss-120b-maas")
+CLAUDES = [model for model in catalog().of_family("claude") if model.status() == "available"]
+#: A Claude model with adaptive thinking (``output_config.effort`` levels) that can stop thinking, and one that
+#: cannot, by their catalog entries.
+CLAUDE = next(
+    m
+    for m in CLAUDES
+    if m.thinking and m.thinking.control == "level" and m.thinking.can_disable and m.max_output_tokens
+)
+ALWAYS_THINKS = next(m for m in CLAUDES if m.thinking and m.thinking.control == "level" and not m.thinking.can_disable)
+#: Claude Haiku 4.5 and earlier take only the budget form; the catalog lists none of them now.
+BUDGET_CLAUDE = CLAUDE.model_copy(
+    update={"thinking": Thinking(control="budget", max_budget=32_000, source=CLAUDE.thinking.source)}
+)
+CHAT = next(m for m in catalog().of_family("chat-completions") if m.status() == "available" and m.max_output_tokens)
+#: A chat-completions model with ``reasoning_effort`` levels (the catalog has no thinking facts for them yet).
+LEVEL_CHAT = CHAT.model_copy(
+    update={"thinking": Thinking(control="level", levels=("LOW", "MEDIUM", "HIGH"), default_level="MEDIUM", source="x")}
+)
 ANSWER = Generation(text="Fine.", finish_reason="STOP", prompt_tokens=12, output_tokens=3, thoughts_tokens=20)
+ENABLED_REFUSED = (
+    '"thinking.type.enabled" is not supported for this model. Use "thinking.type.adaptive" and '
+    '"output_config.effort" to control thinking behavior.'
+)
 
 
 def claude_body(**fields: Any) -> dict[str, Any]:
@@ -32,9 +52,9 @@ def claude_body(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in {**body, **fields}.items() if value is not None}
 
 
-def claude_error(body: Any) -> str:
+def claude_error(body: Any, model: ModelInfo = CLAUDE) -> str:
     with pytest.raises(RowError) as info:
-        family_claude.to_prompt(body, CLAUDE)
+        family_claude.to_prompt(body, model)
     status = family_claude.claude_status(info.value.code, info.value.message)
     reason, _, error = status.partition(": ")
     assert reason == "Bad Request" and json.loads(error)["type"] == "error"
@@ -56,7 +76,8 @@ def test_claude_bodies_map_to_prompts() -> None:
                 ],
                 temperature=1,
                 stop_sequences=["\n\n"],
-                thinking={"type": "enabled", "budget_tokens": 1024},
+                thinking={"type": "adaptive"},
+                output_config={"effort": "low"},
             )
         ),
         CLAUDE,
@@ -68,56 +89,97 @@ def test_claude_bodies_map_to_prompts() -> None:
         {"role": "user", "content": "Sentiment of 'great'?"},
     )
     assert (prompt.max_tokens, prompt.stop, prompt.thinking_budget, prompt.include_thoughts) == (
-        2048, ("\n\n",), 1024, True
+        2048, ("\n\n",), level_budget("low"), True
     )  # fmt: skip
+    budget = family_claude.to_prompt(
+        claude_body(max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024}), BUDGET_CLAUDE
+    )
+    assert (budget.thinking_budget, budget.include_thoughts) == (1024, True)
+
+
+def test_claude_thinking_defaults_follow_the_catalog() -> None:
+    """Without ``thinking``, a model that cannot stop thinking thinks at its default effort; the others do not."""
+    assert ALWAYS_THINKS.thinking is not None and ALWAYS_THINKS.thinking.default_level
+    always = family_claude.to_prompt(claude_body(), ALWAYS_THINKS)
+    assert always.thinking_budget == level_budget(ALWAYS_THINKS.thinking.default_level) and always.include_thoughts
+    for model in CLAUDES:
+        if model.thinking and model.thinking.can_disable:
+            assert family_claude.to_prompt(claude_body(), model).thinking_budget is None
+            off = family_claude.to_prompt(claude_body(thinking={"type": "disabled"}), model)
+            assert off.thinking_budget is None and not off.include_thoughts
+    adaptive = family_claude.to_prompt(claude_body(thinking={"type": "adaptive"}), CLAUDE)
+    assert CLAUDE.thinking is not None and CLAUDE.thinking.default_level
+    assert adaptive.thinking_budget == level_budget(CLAUDE.thinking.default_level)
 
 
 @pytest.mark.parametrize(
-    ("body", "message"),
+    ("model", "body", "message"),
     [
-        (claude_body(anthropic_version=None), "anthropic_version: Field required"),
-        (claude_body(anthropic_version="2023-06-01"), "anthropic_version: Input should be 'vertex-2023-10-16'"),
-        (claude_body(max_tokens=None), "max_tokens: Field required"),
-        (claude_body(max_tokens=64001), "max_tokens: 64001 > 64000, which is the maximum allowed number"),
-        (claude_body(messages=None), "messages: Field required"),
-        (claude_body(messages=[]), "messages: at least one message is required"),
-        (claude_body(messages=[{"role": "tester", "content": "x"}]), "messages.0.role: Input should be 'user' or"),
-        (claude_body(messages=[{"role": "assistant", "content": "x"}]), 'messages: first message must use the "user"'),
-        (claude_body(messages=[{"role": "user", "content": ""}]), "messages.0: all messages must have non-empty"),
-        (claude_body(temperature=1.5), "temperature: Input should be less than or equal to 1"),
-        (claude_body(system=5), "system: Input should be a valid string"),
-        (claude_body(stop_sequences="END"), "stop_sequences: Input should be a valid list"),
-        (claude_body(thinking={"type": "on"}), "thinking: Input tag 'on' found using 'type' does not match"),
+        (CLAUDE, claude_body(anthropic_version=None), "anthropic_version: Field required"),
+        (CLAUDE, claude_body(anthropic_version="2023-06-01"), "anthropic_version: Input should be 'vertex-2023-10-16'"),
+        (CLAUDE, claude_body(max_tokens=None), "max_tokens: Field required"),
         (
+            CLAUDE,
+            claude_body(max_tokens=CLAUDE.max_output_tokens + 1),
+            f"max_tokens: {CLAUDE.max_output_tokens + 1} > {CLAUDE.max_output_tokens}, which is the maximum allowed",
+        ),
+        (CLAUDE, claude_body(messages=None), "messages: Field required"),
+        (CLAUDE, claude_body(messages=[]), "messages: at least one message is required"),
+        (
+            CLAUDE,
+            claude_body(messages=[{"role": "tester", "content": "x"}]),
+            "messages.0.role: Input should be 'user' or",
+        ),
+        (CLAUDE, claude_body(messages=[{"role": "assistant", "content": "x"}]), "messages: first message must use the"),
+        (
+            CLAUDE,
+            claude_body(messages=[{"role": "user", "content": ""}]),
+            "messages.0: all messages must have non-empty",
+        ),
+        (CLAUDE, claude_body(temperature=1.5), "temperature: Input should be less than or equal to 1"),
+        (CLAUDE, claude_body(system=5), "system: Input should be a valid string"),
+        (CLAUDE, claude_body(stop_sequences="END"), "stop_sequences: Input should be a valid list"),
+        (CLAUDE, claude_body(thinking={"type": "on"}), "thinking: Input tag 'on' found using 'type' does not match"),
+        (CLAUDE, claude_body(thinking={"type": "enabled", "budget_tokens": 2048}, max_tokens=4096), ENABLED_REFUSED),
+        (ALWAYS_THINKS, claude_body(thinking={"type": "disabled"}), '"thinking.type.disabled" is not supported'),
+        (CLAUDE, claude_body(output_config={"effort": "extreme"}), "output_config.effort: Input should be 'low', "),
+        (CLAUDE, claude_body(temperature=0.5, thinking={"type": "adaptive"}), "`temperature` may only be set to 1"),
+        (
+            BUDGET_CLAUDE,
             claude_body(thinking={"type": "enabled", "budget_tokens": 512}),
             "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
         ),
-        (claude_body(max_tokens=2000, thinking={"type": "enabled", "budget_tokens": 4000}), "`max_tokens` must be"),
-        (claude_body(temperature=0.5, thinking={"type": "adaptive"}), "`temperature` may only be set to 1"),
-        (claude_body(output_format={"type": "json"}), "output_format: Extra inputs are not permitted"),
+        (
+            BUDGET_CLAUDE,
+            claude_body(max_tokens=2000, thinking={"type": "enabled", "budget_tokens": 4000}),
+            "`max_tokens` must be",
+        ),
+        (BUDGET_CLAUDE, claude_body(thinking={"type": "adaptive"}), '"thinking.type.adaptive" is not supported'),
+        (CLAUDE, claude_body(output_format={"type": "json"}), "output_format: Extra inputs are not permitted"),
     ],
 )
-def test_claude_bodies_are_refused_with_anthropic_errors(body: dict[str, Any], message: str) -> None:
-    assert claude_error(body).startswith(message)
+def test_claude_bodies_are_refused_with_anthropic_errors(model: ModelInfo, body: dict[str, Any], message: str) -> None:
+    assert claude_error(body, model).startswith(message)
 
 
 def test_claude_messages_follow_the_anthropic_response() -> None:
-    thinking = claude_body(max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024})
+    thinking = claude_body(max_tokens=2048, thinking={"type": "adaptive"})
     prompt = family_claude.to_prompt(thinking, CLAUDE)
-    message = family_claude.to_message(ANSWER, prompt, "claude-sonnet-5-5")
+    message = family_claude.to_message(ANSWER, prompt, CLAUDE.id)
     assert message["id"].startswith("msg_vrtx_") and message["type"] == "message" and message["role"] == "assistant"
     assert [block["type"] for block in message["content"]] == ["thinking", "text"]
     assert message["content"][1]["text"] == "Fine." and message["stop_reason"] == "end_turn"
     assert message["usage"]["input_tokens"] == 12 and message["usage"]["output_tokens"] == 23
-    plain = family_claude.to_message(ANSWER, family_claude.to_prompt(claude_body(), CLAUDE), "claude-sonnet-5-5")
+    plain_prompt = family_claude.to_prompt(claude_body(thinking={"type": "disabled"}), CLAUDE)
+    plain = family_claude.to_message(ANSWER, plain_prompt, CLAUDE.id)
     assert [block["type"] for block in plain["content"]] == ["text"]
     cut = Generation(text="Fi", finish_reason="MAX_TOKENS", prompt_tokens=1, output_tokens=2)
     assert family_claude.to_message(cut, prompt, "m")["stop_reason"] == "max_tokens"
 
 
-def chat_error(body: Any) -> str:
+def chat_error(body: Any, model: ModelInfo = CHAT) -> str:
     with pytest.raises(RowError) as info:
-        family_chat.to_prompt(body, GPT_OSS, 256)
+        family_chat.to_prompt(body, model, 256)
     assert info.value.code == 400
     return info.value.message
 
@@ -132,11 +194,16 @@ def test_chat_bodies_map_to_prompts() -> None:
         "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
         "reasoning_effort": "low",
     }
-    prompt = family_chat.to_prompt(json.dumps(body), GPT_OSS, 256)
+    prompt = family_chat.to_prompt(json.dumps(body), LEVEL_CHAT, 256)
     assert prompt.messages == ({"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"})
     assert (prompt.max_tokens, prompt.stop, prompt.response_mime_type) == (40, ("END",), "application/json")
-    assert prompt.response_schema == schema and prompt.thinking_budget == 1024
-    assert family_chat.to_prompt({"messages": body["messages"]}, GPT_OSS, 256).max_tokens == 256
+    assert prompt.response_schema == schema and prompt.thinking_budget == level_budget("low")
+    assert family_chat.to_prompt({"messages": body["messages"]}, LEVEL_CHAT, 256).thinking_budget == level_budget(
+        "MEDIUM"
+    )
+    assert family_chat.to_prompt({"messages": body["messages"]}, CHAT, 256).max_tokens == 256
+    if CHAT.thinking is None:  # no thinking facts: the local model does not think
+        assert family_chat.to_prompt(body, CHAT, 256).thinking_budget is None
 
 
 @pytest.mark.parametrize(
@@ -146,18 +213,25 @@ def test_chat_bodies_map_to_prompts() -> None:
         ({"messages": []}, "Invalid 'messages': empty array."),
         ({"messages": [{"role": "tester", "content": "x"}]}, 'Invalid value: "tester". Supported values are:'),
         ({"messages": [{"role": "user", "content": "x"}], "temperature": 3}, "Invalid 'temperature': value above"),
-        ({"messages": [{"role": "user", "content": "x"}], "max_tokens": 40000}, "Invalid 'max_tokens': value above"),
+        (
+            {"messages": [{"role": "user", "content": "x"}], "max_tokens": CHAT.max_output_tokens + 1},
+            "Invalid 'max_tokens': value above",
+        ),
         ({"messages": [{"role": "user", "content": "x"}], "stop": ["a", "b", "c", "d", "e"]}, "Invalid 'stop'"),
         ({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "xml"}}, 'Invalid value: "xml"'),
-        ({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "extreme"}, 'Invalid value: "extreme"'),
     ],
 )
 def test_chat_bodies_are_refused(body: dict[str, Any], message: str) -> None:
     assert chat_error(body).startswith(message)
 
 
+def test_chat_reasoning_effort_must_be_one_of_the_models_levels() -> None:
+    body = {"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "extreme"}
+    assert chat_error(body, LEVEL_CHAT) == "Invalid value: \"extreme\". Supported values are: 'low', 'medium', 'high'."
+
+
 def test_chat_completions_follow_the_openai_response() -> None:
-    completion = family_chat.to_completion(ANSWER, "openai/gpt-oss-120b-maas")
+    completion = family_chat.to_completion(ANSWER, f"{CHAT.publisher}/{CHAT.id}")
     assert completion["object"] == "chat.completion" and completion["id"].startswith("chatcmpl-")
     (choice,) = completion["choices"]
     assert choice["message"] == {"role": "assistant", "content": "Fine."} and choice["finish_reason"] == "stop"
@@ -180,7 +254,7 @@ def test_injected_faults_take_each_familys_shape() -> None:
     claude = family_claude.ClaudeFamily(CLAUDE, job_for(CLAUDE.id), CONFIG).fault(fault)
     body = {"type": "error", "error": {"type": "overloaded_error", "message": "The service is currently unavailable."}}
     assert claude == f"Service Unavailable: {json.dumps(body)}"
-    chat = family_chat.ChatCompletionsFamily(GPT_OSS, job_for(GPT_OSS.id), CONFIG).fault(fault)
+    chat = family_chat.ChatCompletionsFamily(CHAT, job_for(CHAT.id), CONFIG).fault(fault)
     assert chat == {"code": 503, "message": "The service is currently unavailable.", "status": "UNAVAILABLE"}
 
 

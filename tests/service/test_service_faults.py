@@ -12,7 +12,18 @@ from google.api_core import exceptions
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform_v1, bigquery
-from svc_helpers import PARENT, PROJECT, ServiceProcess, bq_body, call, make_table, output_rows, request_for, unique
+from svc_helpers import (
+    ONLINE_MODEL,
+    PARENT,
+    PROJECT,
+    ServiceProcess,
+    bq_body,
+    call,
+    make_table,
+    output_rows,
+    request_for,
+    unique,
+)
 
 from vertex_batch.local.service.config import ServiceConfig
 from vertex_batch.local.service.faults import Faults
@@ -97,7 +108,7 @@ def create_with_lost_reply(
     Job = aiplatform_v1.BatchPredictionJob
     job = Job(
         display_name=unique("lost_reply"),
-        model="publishers/google/models/gemini-2.5-flash",
+        model=f"publishers/google/models/{ONLINE_MODEL}",
         input_config=Job.InputConfig(
             instances_format="bigquery", bigquery_source=aiplatform_v1.BigQuerySource(input_uri=table)
         ),

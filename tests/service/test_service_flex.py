@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,8 @@ from google.oauth2.credentials import Credentials
 from starlette.datastructures import Headers
 from svc_helpers import PROJECT, call, request_for
 
-from vertex_batch.catalog import catalog
+from vertex_batch.catalog import catalog, utc_today
+from vertex_batch.local.service import served_models
 from vertex_batch.local.service.app import create_app
 from vertex_batch.local.service.config import ServiceConfig
 from vertex_batch.local.service.errors import ApiError
@@ -43,6 +45,8 @@ FLEX_MODEL = next(m.id for m in catalog().of_family("gemini") if m.flex and m.st
 PLAIN_MODEL = next(m.id for m in catalog().of_family("gemini") if not m.flex and m.status() == "available")
 RETIRED_MODEL = next(m.id for m in catalog().of_family("gemini") if m.status() == "retired")
 REGIONLESS_MODEL = next(m.id for m in catalog().of_family("gemini") if m.regions == () and m.status() == "available")
+#: A location other than ``global`` where the catalog serves the Flex model (a region or ``us``/``eu``).
+FLEX_ELSEWHERE = next(where for where in ("us-central1", "us", "eu") if catalog().get(FLEX_MODEL).served_in(where))
 FLEX_HEADERS = {"X-Vertex-AI-LLM-Shared-Request-Type": "flex", "X-Vertex-AI-LLM-Request-Type": "shared"}
 TrafficType = aiplatform_v1.GenerateContentResponse.UsageMetadata.TrafficType
 
@@ -66,14 +70,29 @@ def model_path(location: str, model: str = FLEX_MODEL) -> str:
 def test_only_live_gemini_models_of_the_catalog_answer_where_served(publisher: str, model: str, location: str) -> None:
     resource = f"projects/{PROJECT}/locations/{location}"
     with pytest.raises(ApiError) as info:
-        parse_model_ref(publisher, f"{model}:generateContent", resource)
+        parse_model_ref(publisher, f"{model}:generateContent", resource, utc_today())
     assert (info.value.code, info.value.status) == (404, "NOT_FOUND")
     assert info.value.message == (
         f"Publisher Model `{resource}/publishers/{publisher}/models/{model}` was not found or your project does "
-        "not have access to it. Please ensure you are using a valid model version."
+        "not have access to it. Please ensure you are using a valid model version. For more information, see: "
+        "https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions"
     )
-    found = parse_model_ref("google", f"{FLEX_MODEL}:countTokens", f"projects/{PROJECT}/locations/global")
+    found = parse_model_ref("google", f"{FLEX_MODEL}:countTokens", f"projects/{PROJECT}/locations/global", utc_today())
     assert found.id == FLEX_MODEL
+
+
+@pytest.mark.unit
+def test_online_and_batch_refuse_a_blocked_model_alike() -> None:
+    """The month before retirement, new access is blocked online as in batch (the local project is new)."""
+    blocked = next(m for m in catalog().of_family("gemini") if m.access_blocked and m.served_in("global"))
+    resource = f"projects/{PROJECT}/locations/global"
+    with pytest.raises(ApiError) as online:
+        parse_model_ref("google", f"{blocked.id}:generateContent", resource, blocked.access_blocked)
+    with pytest.raises(ApiError) as batch:
+        served_models.resolve(blocked.id, PROJECT, "global", blocked.access_blocked)
+    assert online.value.message == batch.value.message and online.value.code == 404
+    before = blocked.access_blocked - timedelta(days=1)
+    assert parse_model_ref("google", f"{blocked.id}:countTokens", resource, before) is blocked
 
 
 @pytest.mark.unit
@@ -146,7 +165,7 @@ def genai_client(url: str, location: str, headers: dict[str, str] | None = None)
     [
         ("global", FLEX_HEADERS, types.TrafficType.ON_DEMAND_FLEX),
         ("global", None, types.TrafficType.ON_DEMAND),
-        ("us-central1", FLEX_HEADERS, types.TrafficType.ON_DEMAND),
+        (FLEX_ELSEWHERE, FLEX_HEADERS, types.TrafficType.ON_DEMAND),
     ],
 )
 def test_google_genai_flex_client(service_url: str, location: str, headers: dict | None, lane: object) -> None:

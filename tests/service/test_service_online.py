@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from google import genai
 from google.genai import types
 from google.oauth2.credentials import Credentials
 from svc_helpers import LOCATION, ONLINE_MODEL, PARENT, PROJECT, ServiceProcess, call, request_for
 
+from vertex_batch.catalog import catalog
 from vertex_batch.local import gemini
 from vertex_batch.local.backends.fake import FakeFastTestBackend
+from vertex_batch.local.service.config import ServiceConfig
+from vertex_batch.local.service.family_gemini import gemini_prompt
 
 
 def genai_client(service: ServiceProcess, api_version: str | None = None) -> genai.Client:
@@ -32,16 +37,19 @@ def test_generate_content_through_google_genai(service: ServiceProcess, api_vers
         contents="Is item 7 in stock? Answer yes or no.",
         config=types.GenerateContentConfig(temperature=0, max_output_tokens=8),
     )
-    # The same backend and request mapping as a batch row give the same answer.
+    # The same backend and request mapping as a batch row of the model (its default thinking too) give the same
+    # answer.
     request = request_for("Is item 7 in stock? Answer yes or no.", temperature=0, maxOutputTokens=8)
-    expected = FakeFastTestBackend().generate([gemini.to_prompt(request)])[0]
+    prompt = gemini_prompt(request, catalog().get(ONLINE_MODEL), ServiceConfig(state_dir=Path("unused")))
+    expected = FakeFastTestBackend().generate([prompt])[0]
     assert response.text == expected.text
     assert response.candidates[0].finish_reason == types.FinishReason.STOP
     assert response.model_version == FakeFastTestBackend.model_version
     usage = response.usage_metadata
     assert usage.prompt_token_count == expected.prompt_tokens
     assert usage.candidates_token_count == expected.output_tokens
-    assert usage.total_token_count == expected.prompt_tokens + expected.output_tokens
+    assert (usage.thoughts_token_count or 0) == expected.thoughts_tokens
+    assert usage.total_token_count == expected.prompt_tokens + expected.output_tokens + expected.thoughts_tokens
     assert response.response_id and response.create_time is not None
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from vertex_batch.catalog import catalog
+from vertex_batch.catalog import catalog, utc_today
 from vertex_batch.local.service import served_models
+from vertex_batch.local.service.config import ServiceConfig
 from vertex_batch.local.service.errors import ApiError
 
 pytestmark = pytest.mark.unit
@@ -60,26 +63,45 @@ def test_lifecycle_follows_the_catalog_dates() -> None:
         "not found or your project does not have access to it."
     )
     retired = refusal("gemini-2.5-flash-001", today=date(2026, 10, 20))
-    assert retired.message == "The PublisherModel gemini-2.5-flash-001 does not exist."
+    assert retired.message == served_models.no_access(PROJECT, REGION, "google", "gemini-2.5-flash-001").message
+    assert retired.message.endswith(f"For more information, see: {served_models.MODEL_VERSIONS_URL}")
 
 
-def test_today_is_settable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(served_models.TODAY_ENV, "2026-10-01")
-    assert served_models.service_today() == date(2026, 10, 1)
+def test_today_is_a_service_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("VERTEX_LOCAL_TODAY", "2026-10-01")
+    config = ServiceConfig(state_dir=tmp_path)
+    assert config.lifecycle_today() == date(2026, 10, 1)
     with pytest.raises(ApiError):
-        served_models.resolve("gemini-2.5-flash", PROJECT, REGION)
-    monkeypatch.setenv(served_models.TODAY_ENV, "soon")
-    with pytest.raises(ValueError, match="VERTEX_LOCAL_TODAY"):
-        served_models.service_today()
+        served_models.resolve("gemini-2.5-flash", PROJECT, REGION, config.lifecycle_today())
+    monkeypatch.delenv("VERTEX_LOCAL_TODAY")
+    assert ServiceConfig(state_dir=tmp_path).lifecycle_today() == utc_today()
+    with pytest.raises(ValidationError, match="today"):
+        ServiceConfig(state_dir=tmp_path, today="soon")
 
 
 def test_locations_follow_the_catalog() -> None:
-    assert refusal("gemini-3.5-flash", "asia-south1").code == 404
-    assert refusal("publishers/anthropic/models/claude-sonnet-5-5", REGION).code == 404
+    live = [model for model in catalog().models if model.status(TODAY) == "available" and model.batch_io]
+    # A model the catalog lists no regions for (``regions == ()``: global and multi-region only) is refused
+    # in a region with production's 404; one whose regions are unknown (None) is not refused anywhere.
+    global_only = next(model for model in live if model.regions == ())
+    error = refusal(f"publishers/{global_only.publisher}/models/{global_only.id}", REGION)
+    assert (
+        error.code == 404
+        and error.message == served_models.no_access(PROJECT, REGION, global_only.publisher, global_only.id).message
+    )
+    unknown = next(model for model in live if model.regions is None)
+    name = f"publishers/{unknown.publisher}/models/{unknown.id}"
+    assert served_models.resolve(name, PROJECT, "asia-south1", TODAY).info is unknown
+    listed = next(model for model in live if model.regions)
+    assert served_models.resolve(listed.id, PROJECT, listed.regions[0], TODAY).info is listed
+    assert refusal(listed.id, "asia-south2").code == 404
     for location in ("global", "us", "eu"):
-        assert served_models.resolve("gemini-3.5-flash", PROJECT, location, TODAY).info.id == "gemini-3.5-flash"
-        assert refusal("text-embedding-005", location).code == 404  # no global or multi-region endpoint
-    assert served_models.resolve("gemini-embedding-2", PROJECT, "eu", TODAY).info.family == "gemini-embedding"
+        for model in live:
+            name = f"publishers/{model.publisher}/models/{model.id}"
+            if model.served_in(location):
+                assert served_models.resolve(name, PROJECT, location, TODAY).info is model
+            else:
+                assert refusal(name, location).code == 404, (model.id, location)
     tuned = refusal(f"projects/{PROJECT}/locations/global/models/123", "global")
     assert (tuned.code, tuned.status) == (400, "INVALID_ARGUMENT") and "base models" in tuned.message
 
@@ -99,3 +121,5 @@ def test_request_limits_come_from_the_catalog() -> None:
     info = catalog().get("gemini-embedding-001")
     assert served_models.request_limit(info, 10_000_000) == info.max_rows_per_job == 1_000_000
     assert served_models.request_limit(info, 50) == 50
+    undocumented = next(model for model in catalog().models if model.max_rows_per_job is None)
+    assert served_models.request_limit(undocumented, 1234) == 1234  # the service's own limit

@@ -54,13 +54,19 @@ MAX_STOP_SEQUENCES = 5
 MAX_OUTPUT_TOKENS = 65_536
 #: ``thinkingBudget`` ceiling when the model's catalog entry gives none.
 MAX_THINKING_BUDGET = 32_768
-#: The local model's thinking budget for each ``thinkingLevel`` (-1: dynamic).
-LEVEL_BUDGETS = {"MINIMAL": 128, "LOW": 1024, "MEDIUM": 8192, "HIGH": -1}
+#: The local model's thinking budget for each thinking level of any family (Gemini ``thinkingLevel``, Claude
+#: ``output_config.effort``, chat-completions ``reasoning_effort``; -1: dynamic). Read through ``level_budget``.
+LEVEL_BUDGETS = {"MINIMAL": 128, "LOW": 1024, "MEDIUM": 8192, "HIGH": -1, "XHIGH": -1, "MAX": -1}
 #: ``generationConfig.responseMimeType`` values the service accepts.
 RESPONSE_MIME_TYPES = ("text/plain", "application/json", "text/x.enum")
 
 #: Reads a ``gs://`` object as text (for ``text/plain`` ``fileData`` parts); raises on failure.
 TextFileReader = Callable[[str], str]
+
+
+def level_budget(level: str) -> int:
+    """The local model's thinking budget for a thinking level, whatever its family's case (``high``, ``HIGH``)."""
+    return LEVEL_BUDGETS[level.upper()]
 
 
 def row_status(code: int, message: str, status: str | None = None) -> str:
@@ -309,9 +315,9 @@ def _thinking(config: Mapping[str, Any], model: ModelInfo | None) -> tuple[int |
     if model is not None:
         _check_thinking(model, budget, level)
     if level is not None:
-        budget = LEVEL_BUDGETS[level]
+        budget = level_budget(level)
     elif budget is None and control is not None:
-        budget = control.default_budget if control.default_level is None else LEVEL_BUDGETS[control.default_level]
+        budget = control.default_budget if control.default_level is None else level_budget(control.default_level)
     return budget, bool(include)
 
 
@@ -363,7 +369,7 @@ def _response_format(config: Mapping[str, Any]) -> tuple[str | None, dict[str, A
 
 
 def batch_model_version(model_id: str) -> str:
-    """``modelVersion`` of batch output rows, shaped as Vertex AI shapes it (``gemini-2.0-flash-001@default``)."""
+    """``modelVersion`` of batch output rows, shaped as Vertex AI shapes it (``<model>-001@default``)."""
     return f"{model_id}@default"
 
 

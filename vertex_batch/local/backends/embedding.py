@@ -16,7 +16,7 @@ import numpy as np
 
 #: Backend names, as for the generation backends (``--backend``).
 EMBEDDING_BACKENDS = ("smollm2", "fake-fast-test")
-#: Size of the vectors every local backend returns: text-embedding-005's default output size.
+#: Size of the vectors every local backend returns: the legacy text embedding models' default output size.
 DIMENSIONS = 768
 #: Decimal places kept in each value (short JSON; float32 precision is about 7 significant digits).
 VALUE_DECIMALS = 8

@@ -3,7 +3,7 @@
 Pooling: **mean** over the last hidden states of every token of the text (llama.cpp
 ``LLAMA_POOLING_TYPE_MEAN``; a BOS token is prepended as the model's tokenizer asks). The 576-value mean
 is scaled to length 1 and mapped to 768 values by a fixed matrix with orthonormal columns (drawn once
-from a seeded generator), so vectors keep their lengths and angles exactly and have text-embedding-005's
+from a seeded generator), so vectors keep their lengths and angles exactly and have the legacy text embedding models'
 size. Vectors are unit length, as production's are.
 
 Each text is decoded alone, so its vector never depends on which other texts share the call; identical

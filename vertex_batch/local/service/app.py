@@ -351,10 +351,10 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
         if version not in API_VERSIONS:
             raise not_found(f"API version {version} is not served; use v1 or v1beta1.")
         resource = f"projects/{project}/locations/{location}"
-        model = parse_model_ref(publisher, model_ref, resource)
+        model = parse_model_ref(publisher, model_ref, resource, config.lifecycle_today())
         if model_ref.endswith(":countTokens"):
             body = await _json_body(request)
-            counted = await run_in_threadpool(count_tokens, body, config, service.models, service.read_text)
+            counted = await run_in_threadpool(count_tokens, body, model, config, service.models, service.read_text)
             return JSONResponse(counted)
         traffic = traffic_type(request.headers, location, model)
         check_payload(traffic, len(await request.body()))
@@ -363,7 +363,7 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
             return _error(RESOURCE_EXHAUSTED)
         async with service.online_slots.hold(deadline_s(request.headers, traffic)):
             answer = await run_in_threadpool(
-                generate_content, body, config, service.models, service.faults, traffic, service.read_text
+                generate_content, body, model, config, service.models, service.faults, traffic, service.read_text
             )
         return JSONResponse(answer)
 

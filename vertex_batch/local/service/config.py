@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vertex_batch.catalog import utc_today
 from vertex_batch.local.settings import SERVICE_FOLDER, STACK_DEFAULTS, StackDefaults
 
 ENV_PREFIX = "VERTEX_LOCAL_"
@@ -59,6 +61,11 @@ class ServiceConfig(BaseSettings):
         None, description="Cloud Storage endpoint, e.g. http://127.0.0.1:9052 (if unset: $STORAGE_EMULATOR_HOST)"
     )
     log_level: str = Field("INFO", description="logging level of the service")
+    today: date | None = Field(
+        None,
+        description="the date the catalog's lifecycle rules (retirement, blocked new access) use, YYYY-MM-DD; "
+        "default: the UTC date (for tests)",
+    )
 
     # -- model backend ---------------------------------------------------------------------------
     backend: str = Field(STACK_DEFAULTS.backend, description=StackDefaults.model_fields["backend"].description)
@@ -138,6 +145,10 @@ class ServiceConfig(BaseSettings):
                     value = json.loads(value)
             parsed[key.replace("-", "_")] = value
         return parsed
+
+    def lifecycle_today(self) -> date:
+        """The date the service applies the catalog's lifecycle on: ``today`` if set, else the UTC date."""
+        return self.today or utc_today()
 
     def is_project(self, project: str) -> bool:
         """Whether ``project`` (an id or a number) names the service's own project."""

@@ -202,7 +202,7 @@ def build_job(
     for key, what in UNSUPPORTED_FIELDS.items():
         if key in body:
             raise bad_request(f"Batch prediction with Gemini models does not support {what}.")
-    served = served_models.resolve(body.get("model"), project, location)
+    served = served_models.resolve(body.get("model"), project, location, config.lifecycle_today())
     input_config, output_config = _input_config(body), _output_config(body)
     served_models.check_io(served, location, input_config, output_config)
     labels = _labels(body)

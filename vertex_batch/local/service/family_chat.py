@@ -31,7 +31,7 @@ from google.cloud import bigquery
 
 from vertex_batch.catalog import ModelInfo
 from vertex_batch.local.backends import ChatPrompt, Generation
-from vertex_batch.local.gemini import LEVEL_BUDGETS, RPC_STATUS, invalid
+from vertex_batch.local.gemini import RPC_STATUS, invalid, level_budget
 from vertex_batch.local.service.family import GenerativeFamily, Outcome
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -137,7 +137,7 @@ def _reasoning(body: dict[str, Any], model: ModelInfo) -> int | None:
         return None
     effort = body.get("reasoning_effort")
     if effort is None:
-        return LEVEL_BUDGETS[control.default_level] if control.default_level else None
+        return level_budget(control.default_level) if control.default_level else None
     level = str(effort).upper()
     if level not in control.levels:
         raise invalid(
@@ -145,7 +145,7 @@ def _reasoning(body: dict[str, Any], model: ModelInfo) -> int | None:
             + ", ".join(f"'{name.lower()}'" for name in control.levels)
             + "."
         )
-    return LEVEL_BUDGETS[level]
+    return level_budget(level)
 
 
 def to_prompt(value: Any, model: ModelInfo, default_max_tokens: int) -> ChatPrompt:

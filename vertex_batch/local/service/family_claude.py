@@ -7,10 +7,26 @@ reserves ``response`` (JSON) and ``status``. A body is checked as the Claude end
 ``vertex-2023-10-16``; ``max_tokens`` (up to the model's output limit) and a non-empty ``messages`` are
 required; roles are ``user``/``assistant``, the first one ``user``, consecutive turns of one role merged (the
 SDK: "Consecutive user or assistant turns in your request will be combined into a single turn"); ``system``
-is a string or text blocks; ``temperature`` and ``top_p`` lie in [0, 1]; ``thinking`` is ``enabled`` (with
-``budget_tokens`` ≥ 1,024 and below ``max_tokens``), ``disabled`` or ``adaptive``; an unknown field is
-refused (``output_config: Extra inputs are not permitted`` is Vertex AI's wording, seen live). The messages
-follow the Anthropic API's (``messages: Field required``, ``messages: at least one message is required``…).
+is a string or text blocks; ``temperature`` and ``top_p`` lie in [0, 1]; an unknown field is refused
+(``<field>: Extra inputs are not permitted``, Vertex AI's wording, seen live). The messages follow the
+Anthropic API's (``messages: Field required``, ``messages: at least one message is required``…).
+
+Thinking follows the model's catalog entry (``ModelInfo.thinking``; Anthropic's pages platform.claude.com/
+docs/en/build-with-claude/extended-thinking and …/effort, read 2026-12-03):
+- ``control = "level"`` (Claude 4.7 and later: adaptive thinking): ``thinking: {"type": "adaptive"}`` with
+  ``output_config.effort`` one of the model's levels (default ``default_level``). The budget form is a 400
+  ``"thinking.type.enabled" is not supported for this model. Use "thinking.type.adaptive" and
+  "output_config.effort" to control thinking behavior.`` (platform.claude.com extended-thinking page: 4.7+
+  reject it; the wording captured on a Claude 5 Sonnet model, and on the Anthropic API in
+  zhukunpenglinyutong/jetbrains-cc-gui#1003). A model that cannot stop thinking (``can_disable`` false:
+  Fable 5.x, Opus 5.5) thinks when ``thinking`` is absent and refuses ``disabled`` with 400
+  ``"thinking.type.disabled" is not supported for this model.`` (captured on a Claude Fable 5 model,
+  cline/cline#13203); the others think only when asked.
+- ``control = "budget"`` (Haiku 4.5 and earlier): ``enabled`` with ``budget_tokens`` ≥ 1,024 and below
+  ``max_tokens``, or ``disabled``; ``adaptive`` is refused (wording inferred, after the 4.7+ message).
+- ``output_config.effort`` on a model without levels, and thinking on a model without thinking, are refused
+  (wording inferred).
+- With ``enabled`` or ``adaptive`` thinking, ``temperature`` may only be 1.
 
 Output: ``response`` is an Anthropic ``Message`` (``id`` ``msg_vrtx_…``, ``type`` message, ``role``
 assistant, ``content`` text blocks after a ``thinking`` block when thinking, ``stop_reason`` ``end_turn`` or
@@ -28,9 +44,9 @@ import json
 import secrets
 from typing import Any
 
-from vertex_batch.catalog import ModelInfo
+from vertex_batch.catalog import ModelInfo, Thinking
 from vertex_batch.local.backends import ChatPrompt, Generation
-from vertex_batch.local.gemini import HTTP_REASONS, invalid
+from vertex_batch.local.gemini import HTTP_REASONS, invalid, level_budget
 from vertex_batch.local.service.family import GenerativeFamily
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
@@ -160,21 +176,38 @@ def _system(body: dict[str, Any]) -> str | None:
     raise invalid("system: Input should be a valid string or a list of text blocks")
 
 
-def _thinking(body: dict[str, Any], max_tokens: int) -> int | None:
-    """The local thinking budget (``None``: no thinking, -1: adaptive)."""
+def _thinking(body: dict[str, Any], max_tokens: int, model: ModelInfo) -> int | None:
+    """The local thinking budget (``None``: no thinking, -1: dynamic) of ``thinking`` and
+    ``output_config.effort``, checked against the model's thinking control."""
     thinking = body.get("thinking")
-    if thinking is None:
-        return None
     kind = thinking.get("type") if isinstance(thinking, dict) else None
-    if kind not in THINKING_TYPES:
+    if thinking is not None and kind not in THINKING_TYPES:
         raise invalid(
             f"thinking: Input tag '{kind}' found using 'type' does not match any of the expected tags: "
             + ", ".join(f"'{name}'" for name in THINKING_TYPES)
         )
-    if kind == "disabled":
-        return None
+    control = model.thinking if model.thinking is not None and model.thinking.control != "none" else None
+    effort = _effort(body, control)
+    if control is None and kind in ("enabled", "adaptive"):
+        raise invalid(f'"thinking.type.{kind}" is not supported for this model.')
+    if control is not None and control.control == "level":
+        if kind == "enabled":
+            raise invalid(
+                '"thinking.type.enabled" is not supported for this model. Use "thinking.type.adaptive" and '
+                '"output_config.effort" to control thinking behavior.'
+            )
+        if kind == "disabled" and not control.can_disable:
+            raise invalid('"thinking.type.disabled" is not supported for this model.')
+        thinks = kind == "adaptive" or (kind is None and not control.can_disable)
+        return level_budget(effort) if thinks and effort else None
     if kind == "adaptive":
-        return -1
+        raise invalid(
+            '"thinking.type.adaptive" is not supported for this model. Use "thinking.type.enabled" and '
+            '"thinking.budget_tokens" to control thinking behavior.'
+        )
+    if kind != "enabled":
+        return None
+    assert isinstance(thinking, dict)
     if thinking.get("budget_tokens") is None:
         raise invalid("thinking.enabled.budget_tokens: Field required")
     budget = _integer(thinking, "budget_tokens", MIN_THINKING_BUDGET, "thinking.enabled.budget_tokens")
@@ -187,9 +220,32 @@ def _thinking(body: dict[str, Any], max_tokens: int) -> int | None:
     return budget
 
 
+def _effort(body: dict[str, Any], control: Thinking | None) -> str | None:
+    """``output_config.effort``, one of the model's levels, or the model's default level."""
+    effort = _output_config(body).get("effort")
+    levels = control.levels if control is not None and control.control == "level" else ()
+    if effort is None:
+        return control.default_level if levels and control else None
+    if effort not in levels:
+        if not levels:
+            raise invalid("output_config.effort: effort is not supported for this model.")
+        names = [f"'{level}'" for level in levels]
+        raise invalid(f"output_config.effort: Input should be {', '.join(names[:-1])} or {names[-1]}")
+    return str(effort)
+
+
+def _output_config(body: dict[str, Any]) -> dict[str, Any]:
+    config = body.get("output_config")
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise invalid("output_config: Input should be a valid dictionary")
+    return config
+
+
 def _schema(body: dict[str, Any]) -> dict[str, Any] | None:
     """``output_config.format`` (``json_schema``) as the backend's response schema."""
-    output_format = (body.get("output_config") or {}).get("format")
+    output_format = _output_config(body).get("format")
     if output_format is None:
         return None
     if not isinstance(output_format, dict) or output_format.get("type") != "json_schema":
@@ -228,8 +284,9 @@ def to_prompt(value: Any, model: ModelInfo) -> ChatPrompt:
     stops = body.get("stop_sequences") or []
     if not isinstance(stops, list) or not all(isinstance(stop, str) for stop in stops):
         raise invalid("stop_sequences: Input should be a valid list of strings")
-    budget = _thinking(body, max_tokens)
-    if budget is not None and temperature not in (None, 1.0):
+    budget = _thinking(body, max_tokens, model)
+    asked = isinstance(body.get("thinking"), dict) and body["thinking"].get("type") in ("enabled", "adaptive")
+    if asked and temperature not in (None, 1.0):
         raise invalid(f"`temperature` may only be set to 1 when thinking is enabled. See {EXTENDED_THINKING_DOCS}")
     if any(body.get(name) for name in TOOL_FIELDS):
         raise invalid("The local model does not support tools (tools, tool_choice, container).")

@@ -1,11 +1,11 @@
-"""Gemini embedding rows (gemini-embedding-001, gemini-embedding-2), as the batch embeddings page describes them.
+"""Gemini embedding rows (the catalog's `gemini-embedding` family), as the batch embeddings page describes them.
 
 Input: JSONL in Cloud Storage only (create refuses BigQuery, ``served_models.check_io``), up to the catalog's
 rows per job, a line ``{"key": …, "request": {"content": {"parts": [{"text": …}]}, "embed_content_config":
 {"task_type", "title", "output_dimensionality", "auto_truncate"}}}``. The request is parsed strictly as an
 ``EmbedContentRequest`` (``aiplatform_v1``/``v1beta1``; its older top-level ``taskType``, ``title``,
-``outputDimensionality`` and ``autoTruncate`` are read too, ``embed_content_config`` wins); gemini-embedding-2
-ignores task type and title ("silently ignored", the page says), gemini-embedding-001 applies them.
+``outputDimensionality`` and ``autoTruncate`` are read too, ``embed_content_config`` wins); a model the catalog
+marks ``ignores_task_type`` ignores task type and title ("silently ignored", the page says), the others apply them.
 
 Output: the Gemini batch line (built on Gemini batch inference): the input ``key`` and ``request``,
 ``response`` an ``EmbedContentResponse`` (``embedding.values``, ``usageMetadata.promptTokenCount`` and
@@ -35,7 +35,6 @@ from vertex_batch.local.service.family import Batch, Family, Outcome, Pause, Row
 #: ``EmbedContentRequest``'s older top-level copies of ``embedContentConfig`` fields.
 LEGACY_FIELDS = ("title", "taskType", "outputDimensionality", "autoTruncate")
 #: Models that read task type and title from the text itself and ignore the config's.
-INLINE_TASK_MODELS = ("gemini-embedding-2",)
 
 
 @cache
@@ -83,7 +82,7 @@ class GeminiEmbeddingFamily(Family):
             raise invalid(
                 f"outputDimensionality {dimensions} is not supported: the model supports values from 1 to {limit}."
             )
-        if self.info.id not in INLINE_TASK_MODELS:
+        if not self.info.ignores_task_type:
             task = config.get("taskType")
             task = None if task in (None, "TASK_TYPE_UNSPECIFIED") else str(task)
             text = EmbeddingInstance(text, task or "RETRIEVAL_QUERY", config.get("title") or None).model_input

@@ -2,17 +2,17 @@
 ``:countTokens``, the prompt's token count by the backend's own tokenizer (the count its answers report
 as ``promptTokenCount``).
 
-The request goes through the same mapping as a batch row (``vertex_batch.local.gemini``) and the same
-model backend, so an online answer and a batch answer to the same request agree. Refusals are Google
-error bodies: 400 ``INVALID_ARGUMENT`` for a bad request (e.g. ``Please use a valid role: user, model.``),
-404 ``NOT_FOUND`` for a model the catalog does not serve online there, or an unknown method.
-``--fault-row-delay-s`` slows each call as it slows each batch row.
+The request goes through the same mapping as a batch row of the same model (``family_gemini.
+gemini_prompt``: the model's output limit, thinking levels and default thinking) and the same model backend,
+so an online answer and a batch answer to the same request agree. Refusals are Google error bodies: 400
+``INVALID_ARGUMENT`` for a bad request (e.g. ``Please use a valid role: user, model.``), 404 ``NOT_FOUND``
+for a model the catalog does not serve online there, or an unknown method. ``--fault-row-delay-s`` slows
+each call as it slows each batch row.
 
-Which models (``vertex_batch.catalog``): a Gemini ``generate`` model of the catalog that is not retired and
-is served at the path's location; anything else is production's 404 "Publisher Model … was not found or
-your project does not have access to it" (retired ids "typically return a 404", model-versions page; a
-model outside its locations answers the same, Firebase AI Logic locations page). The local project counts
-as one that used a model before, so a model whose new access is blocked still answers until it retires.
+Which models: a Gemini model the local project may use at the path's location, by the rule batch create
+follows (``served_models.online_model``/``usable``); anything else is production's 404 ``Publisher Model …
+was not found or your project does not have access to it. … For more information, see: …model-versions``
+(``served_models.no_access``).
 
 Lanes (``usageMetadata.trafficType``, named by ``aiplatform_v1``'s ``TrafficType``), after the Flex PayGo
 page (docs.cloud.google.com/gemini-enterprise-agent-platform/models/flex-paygo, read 2026-12-03):
@@ -44,6 +44,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import date
 from functools import cache
 from typing import Any
 
@@ -54,6 +55,7 @@ from vertex_batch.local import gemini
 from vertex_batch.local.backends import BackendRowError, ChatPrompt, Generation, ModelBackend, generate_each
 from vertex_batch.local.service.config import ServiceConfig
 from vertex_batch.local.service.errors import ApiError, bad_request, not_found
+from vertex_batch.local.service.family_gemini import gemini_prompt
 from vertex_batch.local.service.faults import Faults
 from vertex_batch.local.service.model_host import BackendUnavailable, ModelHost
 from vertex_batch.local.service.resources import rfc3339
@@ -76,9 +78,9 @@ FLEX_MAX_DEADLINE_S = 30 * 60.0
 DEADLINE_MESSAGE = "Deadline expired before operation could complete."
 
 
-def parse_model_ref(publisher: str, model_ref: str, resource: str) -> ModelInfo:
-    """The catalog model of ``{model}:{method}`` at ``location``; a 404 for another publisher, a model not
-    served online there, or another method."""
+def parse_model_ref(publisher: str, model_ref: str, resource: str, today: date) -> ModelInfo:
+    """The catalog model of ``{model}:{method}`` at ``resource``'s location on ``today``; a 404 for another
+    publisher, a model not served online there, or another method."""
     model, _, method = model_ref.partition(":")
     if method not in METHODS:
         raise not_found(
@@ -87,7 +89,7 @@ def parse_model_ref(publisher: str, model_ref: str, resource: str) -> ModelInfo:
         )
     model_id = model.split("@", 1)[0]
     _, project, _, location = resource.split("/")
-    return online_model(publisher, model_id, project, location)
+    return online_model(publisher, model_id, project, location, today)
 
 
 def traffic_type(headers: Mapping[str, str], location: str, model: ModelInfo) -> str:
@@ -137,17 +139,17 @@ class OnlineSlots:
 def _prompt_and_backend(
     body: Any,
     message: str,
+    model: ModelInfo,
     config: ServiceConfig,
     models: ModelHost,
     read_text_file: Callable[[str], str] | None,
 ) -> tuple[ChatPrompt, ModelBackend]:
-    """The backend's prompt for a request ``body`` (a ``message`` JSON object) and the loaded backend."""
+    """The backend's prompt for a request ``body`` (a ``message`` JSON object) to ``model``, mapped as a
+    batch row of that model is, and the loaded backend."""
     if not isinstance(body, dict):
         raise bad_request(f"The request body must be a {message} JSON object.")
     try:
-        prompt = gemini.to_prompt(
-            body, default_max_tokens=config.default_max_output_tokens, read_text_file=read_text_file
-        )
+        prompt = gemini_prompt(body, model, config, read_text_file)
     except gemini.RowError as err:
         raise ApiError(err.code, err.message, err.status) from None
     try:
@@ -160,15 +162,16 @@ def _prompt_and_backend(
 
 def generate_content(
     body: Any,
+    model: ModelInfo,
     config: ServiceConfig,
     models: ModelHost,
     faults: Faults,
     traffic: str = STANDARD,
     read_text_file: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
-    """The ``GenerateContentResponse`` for one ``GenerateContentRequest`` served in lane ``traffic``;
-    raises ``ApiError``."""
-    prompt, backend = _prompt_and_backend(body, "GenerateContentRequest", config, models, read_text_file)
+    """The ``GenerateContentResponse`` for one ``GenerateContentRequest`` to ``model`` served in lane
+    ``traffic``; raises ``ApiError``."""
+    prompt, backend = _prompt_and_backend(body, "GenerateContentRequest", model, config, models, read_text_file)
     if faults.row_delay_s > 0:
         time.sleep(faults.row_delay_s)
     (result,) = generate_each(backend, [prompt])
@@ -182,12 +185,13 @@ def generate_content(
 
 def count_tokens(
     body: Any,
+    model: ModelInfo,
     config: ServiceConfig,
     models: ModelHost,
     read_text_file: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
     """The ``CountTokensResponse`` of a ``CountTokensRequest`` (contents, systemInstruction, ...)."""
-    prompt, backend = _prompt_and_backend(body, "CountTokensRequest", config, models, read_text_file)
+    prompt, backend = _prompt_and_backend(body, "CountTokensRequest", model, config, models, read_text_file)
     tokens = prompt_token_count(backend, prompt)
     characters = sum(len("".join(message["content"].split())) for message in prompt.messages)
     return {

@@ -1,21 +1,26 @@
 """What the local service serves and refuses, read from the model catalog (``vertex_batch.catalog``).
 
-A batch job's ``model`` is refused at create as production refuses it (sources in ``catalog.toml`` and below):
+One rule for batch create and the online endpoint: a model is usable when the catalog knows it under that
+publisher, it is not retired, its new access is not blocked and it is served at the location
+(``usable``). The local project counts as a project that never used any model, so a model whose new access
+is blocked (the month before retirement) is refused like a retired one (the research note's recommendation:
+"for a project with no prior use, answer a blocked model exactly like a retired one").
 
-- A model the catalog does not know, or a publisher other than the catalog's (``publishers/anthropic/models/
-  gemini-3.5-flash``): 404 ``The PublisherModel X does not exist.`` (live captures of batch create).
-- A retired model: the same 404 (the model-versions page: requests to a retired id "typically" get a 404;
-  a decommissioned Gemini version failed batch jobs with ``5 NOT_FOUND``, GoogleCloudPlatform/nodejs-docs-
-  samples#4373). The wording is inferred: a retired id no longer names a publisher model.
-- A model whose new access is blocked (the month before retirement) to a project that never used it, which
-  the local project never did: 404 ``Publisher Model `projects/…/models/X` was not found or your project does
-  not have access to it. …`` (production's wording for models a project may not use, seen on online calls;
-  for batch create it is inferred).
+Refusals, as production words them (sources in ``catalog.toml`` and below):
+
+- A retired model, a blocked one, or a location where the model is not served (``ModelInfo.served_in``:
+  regions, ``global`` for entries with ``global_endpoint``, ``us``/``eu`` multi-region endpoints): 404
+  NOT_FOUND ``Publisher Model `projects/P/locations/L/publishers/X/models/M` was not found or your project
+  does not have access to it. Please ensure you are using a valid model version. For more information, see:
+  https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions`` (``no_access``, the one owner
+  of that text). Captured online for retired ids (googlecodelabs/feedback#1881, earendil-works/pi#2463) and for
+  models outside their locations (pollinations/pollinations#6148; Firebase AI Logic's locations page); for
+  batch create the wording is inferred ("anything that resolves a publisher model").
+- Batch create naming a model the catalog does not know, or a publisher other than the catalog's
+  (``publishers/anthropic/models/<a Gemini model>``): 404 ``The PublisherModel X does not exist.`` (the
+  project reference's capture of batch create). Online, the same request gets ``no_access``.
 - A model the catalog lists without batch support: 400 ``Do not support publisher model X`` (batch create
   captures, googleapis/python-genai#704).
-- A location where the model is not served (``ModelInfo.served_in``: regions, ``global`` for base models whose
-  entry has ``global_endpoint``, ``us``/``eu`` multi-region endpoints): the same 404 as blocked access
-  (Firebase's locations page: a request to a location without the model gets that 404; inferred for batch).
 - ``global`` with a tuned model (``projects/P/locations/L/models/ID``): 400 (the batch-inference page: the
   global endpoint serves base models, not tuned ones; wording inferred).
 - ``global`` with a BigQuery source or destination: 400 (Google's batch notebook, GoogleCloudPlatform/
@@ -24,22 +29,20 @@ A batch job's ``model`` is refused at create as production refuses it (sources i
 - BigQuery or Cloud Storage IO the model's ``batch_io`` lacks (Gemini embeddings: "BigQuery tables are not
   supported for Gemini embedding models"): 400, wording after that sentence.
 
-"Today" is the real UTC date unless ``VERTEX_LOCAL_TODAY`` (``YYYY-MM-DD``) says otherwise, for tests.
+"Today" is the service's ``ServiceConfig.lifecycle_today()`` (``--today``/``VERTEX_LOCAL_TODAY``, else the UTC
+date), passed in by the callers.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from vertex_batch.catalog import ModelInfo, catalog, utc_today
+from vertex_batch.catalog import ModelInfo, catalog
 from vertex_batch.local.service.errors import ApiError, bad_request, not_found
 
-#: The one setting that moves the service's notion of today (ISO date), e.g. ``VERTEX_LOCAL_TODAY=2026-10-01``.
-TODAY_ENV = "VERTEX_LOCAL_TODAY"
 #: Where production's "no access" 404 sends readers.
 MODEL_VERSIONS_URL = "https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions"
 _MODEL = re.compile(
@@ -47,17 +50,6 @@ _MODEL = re.compile(
 )
 _TUNED = re.compile(r"^projects/[^/]+/locations/[^/]+/models/[^/]+$")
 GLOBAL = "global"
-
-
-def service_today() -> date:
-    """Today for lifecycle rules: ``VERTEX_LOCAL_TODAY`` if set, else the UTC date."""
-    raw = os.environ.get(TODAY_ENV, "").strip()
-    if not raw:
-        return utc_today()
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise ValueError(f"{TODAY_ENV}={raw!r} is not a date like 2026-10-01") from None
 
 
 @dataclass(frozen=True)
@@ -78,11 +70,16 @@ def no_access(project: str, location: str, publisher: str, model_id: str) -> Api
     )
 
 
-def resolve(model: Any, project: str, location: str, today: date | None = None) -> ServedModel:
+def usable(info: ModelInfo, location: str, today: date) -> bool:
+    """Whether the local project may use ``info`` at ``location`` today (batch create and online alike)."""
+    return info.status(today) != "retired" and not info.new_access_blocked(today) and info.served_in(location)
+
+
+def resolve(model: Any, project: str, location: str, today: date) -> ServedModel:
     """The model a create body's ``model`` names, if the service serves it at ``location`` today; else the
     ``ApiError`` production answers (see the module docstring)."""
     if not isinstance(model, str) or not model.strip():
-        raise bad_request("BatchPredictionJob.model is required, e.g. publishers/google/models/gemini-3.5-flash.")
+        raise bad_request("BatchPredictionJob.model is required, e.g. publishers/google/models/MODEL.")
     model = model.strip()
     if _TUNED.match(model):
         if location == GLOBAL:
@@ -98,10 +95,9 @@ def resolve(model: Any, project: str, location: str, today: date | None = None) 
         )
     publisher, model_id, version = match.group("publisher") or "google", match.group("id"), match.group("version")
     info = catalog().find(f"{model_id}@{version}" if version else model_id)
-    today = today or service_today()
-    if info is None or info.publisher != publisher or info.status(today) == "retired":
+    if info is None or info.publisher != publisher:
         raise not_found(f"The PublisherModel {model_id} does not exist.")
-    if info.new_access_blocked(today) or not info.served_in(location):
+    if not usable(info, location, today):
         raise no_access(project, location, publisher, model_id)
     if not info.batch_io:
         raise bad_request(f"Do not support publisher model {model_id}")
@@ -129,8 +125,9 @@ def check_io(served: ServedModel, location: str, input_config: dict[str, Any], o
 
 
 def request_limit(info: ModelInfo, configured: int) -> int:
-    """Requests one job may hold: the catalog's per-job limit, or the service's own lower limit."""
-    return min(configured, info.max_rows_per_job)
+    """Requests one job may hold: the catalog's per-job limit, or the service's own lower limit (the service's
+    alone when the catalog documents none, as for Claude and open models)."""
+    return configured if info.max_rows_per_job is None else min(configured, info.max_rows_per_job)
 
 
 def model_info(model_id: str) -> ModelInfo:
@@ -138,17 +135,9 @@ def model_info(model_id: str) -> ModelInfo:
     return catalog().get(model_id)
 
 
-def online_model(publisher: str, model_id: str, project: str, location: str) -> ModelInfo:
+def online_model(publisher: str, model_id: str, project: str, location: str, today: date) -> ModelInfo:
     """The Gemini model an online ``generateContent``/``countTokens`` call names; production's 404 otherwise."""
     info = catalog().find(model_id)
-    today = service_today()
-    if (
-        info is None
-        or info.publisher != publisher
-        or info.family != "gemini"
-        or info.status(today) == "retired"
-        or info.new_access_blocked(today)
-        or not info.served_in(location)
-    ):
+    if info is None or info.publisher != publisher or info.family != "gemini" or not usable(info, location, today):
         raise no_access(project, location, publisher, model_id)
     return info
