@@ -6,8 +6,9 @@ the Anthropic error body, whose ``error.type`` names the kind, see docs.claude.c
 ``{"code": 429, "message": ..., "status": "RESOURCE_EXHAUSTED"}`` (chat completions: their ``error`` as landed).
 It is retryable when its error code is one of ``RETRYABLE_ROW_CODES``, its status name one of
 ``RETRYABLE_ROW_STATUSES`` or its Anthropic error type one of ``RETRYABLE_ROW_TYPES``; a status text without a JSON
-body (``Service Unavailable``) is searched for those words and codes. The dbt macro ``vertex_batch.is_retryable`` (``macros/responses/status.sql``) implements the same
-rule with the same lists; ``tests/unit/status_corpus.py`` holds the statuses all three are checked against.
+body (``Service Unavailable``) is searched for those words and codes. The dbt macro ``vertex_batch.is_retryable``
+(``macros/responses/status.sql``) implements the same rule with the same lists; ``tests/unit/status_corpus.py``
+holds the statuses all three are checked against.
 """
 
 from __future__ import annotations

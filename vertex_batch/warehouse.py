@@ -107,7 +107,7 @@ class Warehouse:
             build = (
                 "select the text to embed as `content` (STRING)"
                 if embed
-                else "build `request` with vertex_batch.gemini_request(...)"
+                else "build `request` with vertex_batch.prompt_request(...) (or the family's own builder)"
             )
             raise RequestTableError(
                 f"request table {table_id} has no column {', '.join(missing)}: name the key columns in "

@@ -179,8 +179,8 @@
     expression), the prompt-size tier, and what `lane` (a SQL expression: 'batch', 'flex' or 'online') pays of
     the standard price; cache prices and whether they stack with the lane's discount come from the catalog.
     The formula is vertex_batch/costs.py's, generated into `_catalog()` from vertex_batch/catalog.toml, the
-    same one the runner's ledger sums. NULL for a response without usage, and for a model the catalog does not
-    price (a one-line warning at compile time). -#}
+    same one the runner's ledger sums. NULL for a response without usage (a failed row), and for a model the
+    catalog does not price (a one-line warning at compile time). -#}
 {% macro cost_usd(response, model, processed_time='processed_time', lane="'batch'") %}
     {{- return(adapter.dispatch('cost_usd', 'vertex_batch')(response, model, processed_time, lane)) -}}
 {% endmacro %}
@@ -202,7 +202,7 @@
         {%- for name, expression in family.usage.items() -%}
             {%- set sql.text = sql.text | replace('{' ~ name ~ '}', '(' ~ (expression | replace('{r}', response)) ~ ')') -%}
         {%- endfor -%}
-        if(({{ response }}) is null, null, {{ sql.text | replace('{processed_time}', processed_time) | replace('{lane}', lane) }})
+        if(json_query({{ response }}, '{{ family.usage_root }}') is null, null, {{ sql.text | replace('{processed_time}', processed_time) | replace('{lane}', lane) }})
     {%- endif -%}
 {%- endmacro %}
 

@@ -29,6 +29,7 @@ RESULTS_COLUMNS = [
     ("is_answered", "BOOL"),
     ("response_text", "STRING"),
     ("finish_reason", "STRING"),
+    ("raw_finish_reason", "STRING"),
     ("prompt_tokens", "INT64"),
     ("candidate_tokens", "INT64"),
     ("thoughts_tokens", "INT64"),
@@ -179,8 +180,8 @@ def test_landed_output_is_flattened(dbt: Dbt, warehouse: Warehouse) -> None:
     # Text parts are joined in order; the thought summary is left out.
     assert rows[2]["response_text"] == "Positive" and rows[2]["thoughts_tokens"] == 12
     assert rows[2]["predicted_sentiment"] == "positive"
-    # Thoughts are billed as output: 29 x 0.30 x 0.5 + (1 + 12) x 2.50 x 0.5 = 20.6 / 1e6 USD.
-    assert rows[2]["cost_usd"] == pytest.approx(20.6 / 1e6, rel=1e-9)
+    # Thoughts are billed as output: 29 prompt x input x 0.5 + (1 + 12) x output x 0.5.
+    assert rows[2]["cost_usd"] == pytest.approx((29 * price.input + 13 * price.output) * 0.5 / 1e6, rel=1e-9)
     truncated = rows[3]
     assert (truncated["finish_reason"], truncated["response_text"], truncated["is_success"]) == (
         "MAX_TOKENS",
