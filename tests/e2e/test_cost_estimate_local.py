@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime
 
 import pytest
 from google.cloud import bigquery
@@ -73,7 +74,7 @@ def test_every_row_is_counted_when_the_table_is_small(env: Env) -> None:
     estimate = estimate_cost(env.warehouse, f"SELECT * FROM `{table}`", 40, MODEL, None, counter)
     assert estimate.input.tokens == true_tokens(bodies)
     assert estimate.input.counted_rows == 40 and estimate.input.error_tokens == 0
-    assert "maxOutputTokens" in estimate.output.basis and estimate.assumptions
+    assert "output caps" in estimate.output.basis and estimate.assumptions
 
 
 def test_a_large_table_is_sampled_by_size_within_its_stated_error(env: Env) -> None:
@@ -104,10 +105,16 @@ def test_job_cost_sums_in_sql_match_python_row_costs(env: Env) -> None:
     responses = [gemini.to_response(answer, backend.model_version) for answer in backend.generate(prompts)]
     table = env.table("job_output")
     client = env.connections.bigquery_client()
-    schema = [bigquery.SchemaField("response", "JSON"), bigquery.SchemaField("status", "STRING")]
+    schema = [
+        bigquery.SchemaField("response", "JSON"),
+        bigquery.SchemaField("status", "STRING"),
+        bigquery.SchemaField("processed_time", "TIMESTAMP"),
+    ]
     client.create_table(bigquery.Table(table, schema=schema), exists_ok=True)
+    now = datetime.now(UTC).isoformat()
     client.load_table_from_json(
-        [{"response": json.dumps(response), "status": ""} for response in responses] + [{"status": "Bad Request"}],
+        [{"response": json.dumps(response), "status": "", "processed_time": now} for response in responses]
+        + [{"status": "Bad Request", "processed_time": now}],
         table,
         job_config=bigquery.LoadJobConfig(schema=schema),
     ).result()

@@ -107,7 +107,7 @@ def test_text_results_are_answered_and_typed(built: Built) -> None:
         assert isinstance(row["response_text"], str) and row["response_text"].strip()
         assert row["finish_reason"] == "STOP"
         assert row["prompt_tokens"] > 0 and row["candidate_tokens"] > 0
-        assert row["total_tokens"] == row["prompt_tokens"] + row["candidate_tokens"]
+        assert row["total_tokens"] == row["prompt_tokens"] + row["candidate_tokens"] + row["thoughts_tokens"]
         assert row["model_version"] == batch_model_version(RequestModelDefaults().model)
         assert row["error_code"] is None and row["error_message"] is None
     types = built.column_types("text_results")
