@@ -27,20 +27,22 @@ def _entry(info: ModelInfo) -> dict[str, object]:
         "publisher": info.publisher,
         "family": info.family,
         "kind": info.kind,
+        "max_output_tokens": info.default_output_tokens or info.max_output_tokens,
         "cost": model_cost_sql(info),
     }
 
 
 def render_macro(source: Catalog | None = None) -> str:
-    """``macros/_internal/catalog.sql``: the catalog's default model, each model name's family, kind and cost
-    formula, each family's output expressions, the lane prefixes."""
+    """``macros/_internal/catalog.sql``: the catalog's default model, each model name's family, kind, output cap
+    (when a request sets none) and cost formula, each family's output expressions, the lane prefixes."""
     source = source or catalog()
     models = {name.lower(): _entry(info) for info in source.models for name in (info.id, *info.aliases)}
     families = {
         name: {
             "output": shape.output_column,
             "usage": shape.usage,
-            "usage_path": shape.usage_path,
+            "usage_root": shape.usage_root,
+            "model_version": shape.model_version,
             "processed_time": shape.processed_time,
         }
         for name, shape in FAMILY_OUTPUTS.items()

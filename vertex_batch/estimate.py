@@ -29,6 +29,8 @@ HISTORY_ROWS = 5000
 ASSUMED_ANSWER_TOKENS = 512
 #: Output cap assumed for a model whose catalog entry has none.
 FALLBACK_MAX_OUTPUT = 8192
+#: Thinking levels (Gemini's thinkingLevel, Claude's effort, chat-completions' reasoning_effort) that think.
+THINKING_LEVELS = "'LOW', 'MEDIUM', 'HIGH', 'XHIGH', 'MAX'"
 
 
 @dataclass(frozen=True)
@@ -117,11 +119,7 @@ def past_answers(runner: QueryRunner, landing_table: str, model: str, family: st
     """Recent successful answers in the landing table, preferring ``model``'s own."""
     shape = family_output(family)
     usage = shape.usage_sql(shape.output_column)
-    version = {
-        "gemini": "JSON_VALUE(response, '$.modelVersion')",
-        "claude": "JSON_VALUE(response, '$.model')",
-        "chat-completions": "JSON_VALUE(response, '$.model')",
-    }.get(family, "''")
+    version = shape.model_version.replace("{r}", shape.output_column)
     found = runner.run(
         f"SELECT {usage['candidates']} + {usage['thoughts']}, {version}, {usage['prompt']}, {usage['cached_content']} "
         f"FROM `{landing_table}` WHERE status = '' AND {shape.output_column} IS NOT NULL "
@@ -177,7 +175,7 @@ def output_from_settings(
     (found,) = runner.run(
         f"SELECT COUNTIF({cap} IS NOT NULL), SUM(COALESCE({cap}, 0)), "
         f"COUNTIF({cap} IS NULL AND {budget} > 0), SUM(IF({cap} IS NULL AND {budget} > 0, {budget}, 0)), "
-        f"COUNTIF({cap} IS NULL AND ({budget} < 0 OR UPPER({level}) IN ('LOW', 'MEDIUM', 'HIGH'))), "
+        f"COUNTIF({cap} IS NULL AND ({budget} < 0 OR UPPER({level}) IN ({THINKING_LEVELS}))), "
         f"COUNTIF({cap} IS NULL AND {budget} IS NULL AND {level} IS NULL) "
         f"FROM ({pending_query})"
     )

@@ -24,6 +24,8 @@ from vertex_batch.catalog import model_name
 
 FINGERPRINT_COLUMN = "request_fingerprint"
 REQUEST_COLUMN = "request"
+#: A staged row's id (``custom_id`` of Claude and chat-completions rows, ``key`` of Gemini embedding lines).
+ROW_ID_COLUMN = "custom_id"
 
 
 def canonical_params(params: Mapping[str, Any] | None) -> str:
@@ -49,6 +51,14 @@ def fingerprint(model: str, params: Mapping[str, Any] | None, request_json: str)
     """The fingerprint in Python, given ``TO_JSON_STRING(request)`` as BigQuery writes it."""
     text = f"{model_name(model)}\n{canonical_params(params)}\n{request_json}"
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def row_id_sql(key: Sequence[str]) -> str:
+    """A staged row's id: the hex SHA-256 of its key (as JSON) and its fingerprint, 64 characters of ``[0-9a-f]``
+    (Anthropic's ``custom_id`` takes at most 64 of ``[a-zA-Z0-9_-]``). The same row always gets the same id,
+    so landing can join a job's output back to the staged input without key columns passing through the job."""
+    struct = ", ".join(key)
+    return f"to_hex(sha256(concat(to_json_string(struct({struct})), '\\n', {FINGERPRINT_COLUMN})))"
 
 
 def staged_columns_sql(

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from vertex_batch.budget import Budget
 from vertex_batch.errors import JobNotFound
+from vertex_batch.families import fits_publisher_quota, job_model_parameters
 from vertex_batch.jobs import (
     FAILED_STATES,
     IDENTITY_LABELS,
@@ -137,7 +138,7 @@ class JobLoop:
                 input_uri=one.input_uri,
                 output_uri=one.output_uri,
                 labels=labels,
-                model_parameters=model.settings.model_parameters if model.settings.kind == "embed" else None,
+                model_parameters=job_model_parameters(model.settings.family, model.settings.model_parameters),
             )
             entry = LedgerEntry(
                 job_name="",
@@ -321,6 +322,8 @@ class JobLoop:
                 return
             if slots <= 0 or self.cancelling:
                 return
+            if not fits_publisher_quota(item.model, [other.model for other in self.in_flight]):
+                continue  # waits for a job of its publisher to end
             self._submit_one(item)
             slots -= 1
 

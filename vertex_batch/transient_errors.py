@@ -1,10 +1,14 @@
 """Which failures are worth retrying: one rule for row statuses, in Python and in the runner's SQL.
 
-A failed row's status looks like ``Too Many Requests: {"error": {"code": 429, ..., "status": "RESOURCE_EXHAUSTED"}}``.
-It is retryable when its error code is one of ``RETRYABLE_ROW_CODES`` or its status name one of
-``RETRYABLE_ROW_STATUSES``; a status text without a JSON body (``Service Unavailable``) is searched for those
-words and codes. The dbt macro ``vertex_batch.is_retryable`` (``macros/responses/status.sql``) implements the same
-rule with the same lists; ``tests/unit/status_corpus.py`` holds the statuses all three are checked against.
+A failed row's status looks like ``Too Many Requests: {"error": {"code": 429, ..., "status": "RESOURCE_EXHAUSTED"}}``
+(Gemini), ``Service Unavailable: {"type": "error", "error": {"type": "overloaded_error", "message": ...}}`` (Claude:
+the Anthropic error body, whose ``error.type`` names the kind, see docs.claude.com/en/api/errors) or
+``{"code": 429, "message": ..., "status": "RESOURCE_EXHAUSTED"}`` (chat completions: their ``error`` as landed).
+It is retryable when its error code is one of ``RETRYABLE_ROW_CODES``, its status name one of
+``RETRYABLE_ROW_STATUSES`` or its Anthropic error type one of ``RETRYABLE_ROW_TYPES``; a status text without a JSON
+body (``Service Unavailable``) is searched for those words and codes. The dbt macro ``vertex_batch.is_retryable``
+(``macros/responses/status.sql``) implements the same rule with the same lists; ``tests/unit/status_corpus.py``
+holds the statuses all three are checked against.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import re
 
 RETRYABLE_ROW_CODES = (429, 500, 503, 504)
 RETRYABLE_ROW_STATUSES = ("RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED")
+#: Anthropic error types (Claude rows) worth retrying: 429, 500 and 529 (overloaded).
+RETRYABLE_ROW_TYPES = ("rate_limit_error", "api_error", "overloaded_error")
 
 _BODY = re.compile(r"(?s)(\{.*\})")
 _LEADING_CODE = re.compile(r"^\s*(\d{3})\b")
@@ -57,7 +63,7 @@ def is_retryable_row_status(status: str | None) -> bool:
     if code in RETRYABLE_ROW_CODES:
         return True
     if body is not None:
-        return _member(body, "status") in RETRYABLE_ROW_STATUSES
+        return _member(body, "status") in RETRYABLE_ROW_STATUSES or _member(body, "type") in RETRYABLE_ROW_TYPES
     return re.search(_WORDS, status.upper()) is not None
 
 
@@ -70,12 +76,15 @@ def retryable_status_sql(column: str) -> str:
         f"SAFE_CAST(REGEXP_EXTRACT({column}, r'^\\s*(\\d{{3}})\\b') AS INT64))"
     )
     name = f"COALESCE(JSON_VALUE({body}, '$.error.status'), JSON_VALUE({body}, '$.status'))"
+    kind = f"COALESCE(JSON_VALUE({body}, '$.error.type'), JSON_VALUE({body}, '$.type'))"
     codes = ", ".join(str(code) for code in RETRYABLE_ROW_CODES)
     names = ", ".join(f"'{status}'" for status in RETRYABLE_ROW_STATUSES)
+    types = ", ".join(f"'{name}'" for name in RETRYABLE_ROW_TYPES)
     return (
         f"(CASE WHEN COALESCE({column}, '') = '' THEN FALSE "
         f"WHEN {code} IN ({codes}) THEN TRUE "
         f"WHEN {name} IN ({names}) THEN TRUE "
+        f"WHEN {kind} IN ({types}) THEN TRUE "
         f"WHEN {body} IS NULL THEN REGEXP_CONTAINS(UPPER({column}), r'{_WORDS}') "
         "ELSE FALSE END)"
     )

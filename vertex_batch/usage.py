@@ -44,13 +44,21 @@ def cost_expression(model: str, family: str, lane: Lane = "batch", output: str |
     return sql.replace("{processed_time}", shape.processed_time).replace("{lane}", f"'{lane}'")
 
 
-def job_usage(runner: QueryRunner, output_table: str, model: str, family: str, lane: Lane = "batch") -> JobUsage:
-    """Sums over the rows of ``output_table`` (a job's output, in the family's BigQuery shape)."""
+def job_usage(
+    runner: QueryRunner,
+    output_table: str,
+    model: str,
+    family: str = "gemini",
+    lane: Lane = "batch",
+    where: str = "TRUE",
+) -> JobUsage:
+    """Sums over the rows of ``output_table`` that ``where`` keeps (a job's output in the family's BigQuery shape,
+    or its rows in the landing table, which has the same output columns)."""
     shape = family_output(family)
     usage = shape.usage_sql(shape.output_column)
     cost = cost_expression(model, family, lane)
     sums = ", ".join(f"SUM({usage[name]})" for name in USAGE_PLACEHOLDERS)
-    rows = runner.run(f"SELECT {sums}, {f'SUM({cost})' if cost else 'NULL'} FROM `{output_table}`")
+    rows = runner.run(f"SELECT {sums}, {f'SUM({cost})' if cost else 'NULL'} FROM `{output_table}` WHERE {where}")
     values = list(rows[0])
     counts = [int(value or 0) for value in values[: len(USAGE_PLACEHOLDERS)]]
     return JobUsage(*counts, cost_usd=None if cost is None else float(values[-1] or 0.0))

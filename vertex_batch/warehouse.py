@@ -26,13 +26,12 @@ from vertex_batch.identity import (
     embedding_staged_columns_sql,
     staged_columns_sql,
 )
-from vertex_batch.landing import JOB_OUTPUT_COLUMNS, LANDING_EXTRA_COLUMNS
+from vertex_batch.landing import JOB_OUTPUT_COLUMNS, reserved_columns
 from vertex_batch.transient_errors import retryable_status_sql
 
 REQUIRED_COLUMNS = ("request",)
-RESERVED_COLUMNS = tuple(name for name, _ in JOB_OUTPUT_COLUMNS)
-# An embeddings request model sends `content` (+ optional task_type, title); its jobs add these columns.
-EMBEDDING_RESERVED_COLUMNS = ("predictions", "status")
+# Legacy type names of the BigQuery API -> GoogleSQL DDL types.
+SQL_TYPES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}
 # Column types a batch job refuses in its BigQuery input (only key columns and `request` are staged).
 UNSTAGEABLE_TYPES = frozenset({"RECORD", "STRUCT", "RANGE", "DATETIME", "GEOGRAPHY"})
 
@@ -91,9 +90,11 @@ class Warehouse:
         except core.NotFound:
             return None
 
-    def check_request_table(self, table_id: str, key: Sequence[str], kind: str = "generate") -> None:
+    def check_request_table(
+        self, table_id: str, key: Sequence[str], kind: str = "generate", family: str | None = None
+    ) -> None:
         """Refuse a request table that lacks the key or ``request`` columns (``content`` for an embeddings
-        request model), or whose key a job cannot take."""
+        request model), has a column the family's output reserves, or whose key a job cannot take."""
         try:
             fields = {field.name: field for field in self.columns(table_id)}
         except core.NotFound as error:
@@ -106,7 +107,7 @@ class Warehouse:
             build = (
                 "select the text to embed as `content` (STRING)"
                 if embed
-                else "build `request` with vertex_batch.gemini_request(...)"
+                else "build `request` with vertex_batch.prompt_request(...) (or the family's own builder)"
             )
             raise RequestTableError(
                 f"request table {table_id} has no column {', '.join(missing)}: name the key columns in "
@@ -117,9 +118,8 @@ class Warehouse:
                 f"request table {table_id}: `content` is {fields[CONTENT_COLUMN].field_type}; an embeddings job "
                 "needs STRING (CAST(... AS STRING))"
             )
-        reserved = [
-            column for column in (EMBEDDING_RESERVED_COLUMNS if embed else RESERVED_COLUMNS) if column in fields
-        ]
+        family = family or ("text-embedding" if embed else "gemini")
+        reserved = [column for column in reserved_columns(family) if column in fields]
         if reserved:
             raise RequestTableError(
                 f"request table {table_id} has column(s) {', '.join(reserved)}, "
@@ -230,28 +230,58 @@ class Warehouse:
             bigquery.ScalarQueryParameter("attempt", "INT64", attempt),
         ]
         extras = "@job AS batch_job_name, @attempt AS batch_attempt, CURRENT_TIMESTAMP() AS landed_at"
-        if not self.exists(landing_table):
-            self.execute(
-                f"CREATE TABLE {quote(landing_table)} AS SELECT *, {extras} FROM {quote(output_table)}",
-                params,
-            )
-        else:
-            landing = [field.name for field in self.columns(landing_table)]
-            output = {field.name for field in self.columns(output_table)}
-            extra_names = {name for name, _ in LANDING_EXTRA_COLUMNS}
-            shared = [name for name in landing if name in output and name not in extra_names]
-            cols = ", ".join(shared)
-            self.execute(
-                f"INSERT INTO {quote(landing_table)} ({cols}, batch_job_name, batch_attempt, landed_at) "
-                f"SELECT {cols}, {extras} FROM {quote(output_table)}",
-                params,
-            )
+        self.append(f"SELECT *, {extras} FROM {quote(output_table)}", landing_table, params)
         return self.count(output_table)
 
-    def export_jsonl(self, table_id: str, uri_pattern: str) -> None:
-        """Export a staged input table as JSONL files (``uri_pattern`` holds one ``*``)."""
+    def append(self, select_sql: str, table_id: str, params: Sequence[bigquery.ScalarQueryParameter] = ()) -> None:
+        """Append the rows of ``select_sql`` to ``table_id`` by column name, creating it on first use; columns
+        the table lacks are added first (a request model whose model moved to another family lands new ones)."""
+        if not self.exists(table_id):
+            self.execute(f"CREATE TABLE {quote(table_id)} AS {select_sql}", params)
+            return
+        config = bigquery.QueryJobConfig(dry_run=True, query_parameters=list(params))
+        schema = self.client.query(select_sql, job_config=config).schema  # a dry run: the columns, nothing read
+        existing = {field.name for field in self.columns(table_id)}
+        missing = [field for field in schema if field.name not in existing]
+        if missing:
+            added = ", ".join(
+                f"ADD COLUMN IF NOT EXISTS {field.name} {SQL_TYPES.get(field.field_type, field.field_type)}"
+                for field in missing
+            )
+            self.execute(f"ALTER TABLE {quote(table_id)} {added}")
+        cols = ", ".join(field.name for field in schema)
+        self.execute(f"INSERT INTO {quote(table_id)} ({cols}) SELECT {cols} FROM ({select_sql})", params)
+
+    def land_joined(self, select_sql: str, landing_table: str, job_name: str, attempt: int) -> None:
+        """Append the landing rows ``select_sql`` gives (``landing.joined_landing_sql``) for one job."""
+        params = [
+            bigquery.ScalarQueryParameter("job", "STRING", job_name),
+            bigquery.ScalarQueryParameter("attempt", "INT64", attempt),
+        ]
+        self.append(select_sql, landing_table, params)
+
+    def export_jsonl(self, table_id: str, uri_pattern: str, columns: str | None = None) -> None:
+        """Export a staged input table as JSONL files (``uri_pattern`` holds one ``*``); ``columns``: a select
+        list over the table that gives exactly the lines' fields (else every column)."""
+        source = table_id
+        if columns is not None:
+            source = f"{table_id}_lines"
+            self.drop(source)
+            self.execute(f"CREATE TABLE {quote(source)} AS SELECT {columns} FROM {quote(table_id)}")
         config = bigquery.ExtractJobConfig(destination_format="NEWLINE_DELIMITED_JSON")
-        self.client.extract_table(table_id, uri_pattern, job_config=config).result()
+        self.client.extract_table(source, uri_pattern, job_config=config).result()
+        if source != table_id:
+            self.drop(source)
+
+    def load_jsonl(self, uri: str, table_id: str, fields: Sequence[tuple[str, str]]) -> None:
+        """Load JSONL output lines into ``table_id`` with the given (name, type) fields (others are ignored)."""
+        config = bigquery.LoadJobConfig(
+            source_format="NEWLINE_DELIMITED_JSON",
+            schema=[bigquery.SchemaField(name, kind) for name, kind in fields],
+            ignore_unknown_values=True,
+            write_disposition="WRITE_TRUNCATE",
+        )
+        self.client.load_table_from_uri(uri, table_id, job_config=config).result()
 
     def load_embedding_predictions(self, uri: str, table_id: str, input_table: str) -> None:
         """Load an embeddings job's ``predictions.jsonl`` (``instance``, ``predictions``, ``status`` a line) into a
@@ -300,20 +330,24 @@ class Warehouse:
         )
         self.client.load_table_from_uri(uri, table_id, job_config=config).result()
 
-    def count(self, table_id: str) -> int:
-        return int(self.run(f"SELECT COUNT(*) FROM {quote(table_id)}")[0][0])
+    def count(self, table_id: str, where: str = "TRUE") -> int:
+        return int(self.run(f"SELECT COUNT(*) FROM {quote(table_id)} WHERE {where}")[0][0])
 
     def landed_jobs(self, landing_table: str) -> set[str]:
         if not self.exists(landing_table):
             return set()
         return {row[0] for row in self.run(f"SELECT DISTINCT batch_job_name FROM {quote(landing_table)}")}
 
-    def failure_summary(self, output_table: str, limit: int = 5) -> list[tuple[str, int]]:
-        """The most frequent failed-row statuses of a job's output, with counts."""
+    def failure_summary(self, output_table: str, limit: int = 5, job: str | None = None) -> list[tuple[str, int]]:
+        """The most frequent failed-row statuses of a job's output (or of its rows in a landing table, ``job``),
+        with counts."""
         if not self.exists(output_table):
             return []
+        params = [bigquery.ScalarQueryParameter("job", "STRING", job)] if job else []
+        mine = " AND batch_job_name = @job" if job else ""
         rows = self.run(
-            f"SELECT status, COUNT(*) AS n FROM {quote(output_table)} WHERE status != '' "
-            f"GROUP BY status ORDER BY n DESC LIMIT {int(limit)}"
+            f"SELECT status, COUNT(*) AS n FROM {quote(output_table)} WHERE status != ''{mine} "
+            f"GROUP BY status ORDER BY n DESC LIMIT {int(limit)}",
+            params,
         )
         return [(row[0], int(row[1])) for row in rows]

@@ -24,16 +24,13 @@
     {%- set partition = keys + ['request_fingerprint'] -%}
     {%- set kind = vertex_batch.request_kind(request_relation) -%}
     {%- set columns = vertex_batch.prediction_columns(keys, kind) -%}
+    {%- set landed_columns = vertex_batch._landed_embedding_columns(request_relation) if kind == 'embed' else {} -%}
     {%- set incremental = is_incremental() -%}
 with landed as (
 
     select
     {%- for column in columns %}
-        {%- if column == 'predictions' %}
-        {{ vertex_batch._landed_predictions(request_relation, 'batch_output.predictions') }} as predictions{{ "," if not loop.last }}
-        {%- else %}
-        batch_output.{{ column }}{{ "," if not loop.last }}
-        {%- endif %}
+        {{ landed_columns.get(column, 'batch_output.' ~ column) }} as {{ column }}{{ "," if not loop.last }}
     {%- endfor %}
     from {{ vertex_batch.batch_output(request_relation) }} as batch_output
     {%- if incremental %}
@@ -89,8 +86,44 @@ where _vb_rank = 1
 {%- endmacro %}
 
 
-{#- The columns of a predictions model, in order; `kind` 'embed' for an embeddings request model (its jobs
-    write `predictions` JSON and `status`, no `processed_time`). -#}
+{#- An embeddings predictions model's `content` and `predictions` from the landing table, for both embedding
+    families: legacy text-embedding rows land `content` and `predictions` (JSON text from a BigQuery job);
+    Gemini embedding rows land `request` (the text in `content.parts[0].text`) and `response` (the
+    `EmbedContentResponse`, kept as `predictions`). A landing table holds both kinds once a request model moved from
+    one family to the other; only its columns that exist are read. -#}
+{% macro _landed_embedding_columns(request_relation) %}
+    {%- set family = vertex_batch.request_family(request_relation) -%}
+    {%- set landing = vertex_batch.landing_relation(request_relation) -%}
+    {%- set present = [] -%}
+    {%- if landing is not none -%}
+        {%- for found in adapter.get_columns_in_relation(landing) -%}
+            {%- do present.append(found.name | lower) -%}
+        {%- endfor -%}
+    {%- else -%}
+        {%- for name, _ in vertex_batch.batch_output_columns(family) -%}
+            {%- do present.append(name) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- set content = [] -%}
+    {%- set predictions = [] -%}
+    {%- if 'content' in present -%}
+        {%- do content.append('batch_output.content') -%}
+        {%- do predictions.append(vertex_batch._landed_predictions(request_relation, 'batch_output.predictions')) -%}
+    {%- endif -%}
+    {%- if 'response' in present -%}
+        {%- set gemini = ["json_value(batch_output.request, '$.content.parts[0].text')"] -%}
+        {%- set content = (gemini + content) if family == 'gemini-embedding' else (content + gemini) -%}
+        {%- set predictions = (['batch_output.response'] + predictions) if family == 'gemini-embedding'
+            else (predictions + ['batch_output.response']) -%}
+    {%- endif -%}
+    {{- return({'content': 'coalesce(' ~ (content | join(', ')) ~ ')' if content | length > 1 else (content | first),
+                'predictions': 'coalesce(' ~ (predictions | join(', ')) ~ ')' if predictions | length > 1 else (predictions | first)}) -}}
+{% endmacro %}
+
+
+{#- The columns of a predictions model, in order; `kind` 'embed' for an embeddings request model (its
+    predictions keep `content` and the embedding answer as `predictions` JSON, no `processed_time`). The same
+    columns for every family of a kind, so a request model may move to another model and family. -#}
 {% macro prediction_columns(key, kind='generate') %}
     {{- return(adapter.dispatch('prediction_columns', 'vertex_batch')(key, kind)) -}}
 {% endmacro %}

@@ -44,25 +44,26 @@
 {% endmacro %}
 
 
-{#- Columns a job adds to every output row, and those the runner adds when it lands them. -#}
-{% macro batch_output_columns(kind='generate') %}
-    {{- return(adapter.dispatch('batch_output_columns', 'vertex_batch')(kind)) -}}
+{#- The landing table's columns after the key columns and `request_fingerprint`, for a request model of `family`:
+    the request and the answer as production writes them (normalised to `status` and `processed_time` where a
+    family lacks them), then the runner's columns. vertex_batch/landing.py (LANDED_COLUMNS) owns the same list;
+    tests/unit/test_contracts.py checks both. `family` also takes a kind, 'generate' (Gemini) or 'embed' (legacy
+    text embeddings). -#}
+{% macro batch_output_columns(family='gemini') %}
+    {{- return(adapter.dispatch('batch_output_columns', 'vertex_batch')(family)) -}}
 {% endmacro %}
 
-{% macro default__batch_output_columns(kind='generate') -%}
-    {#- An embeddings job writes `predictions` and `status` only. -#}
-    {%- if kind == 'embed' -%}
-        {{- return([
-            ('predictions', 'json'),
-            ('status', 'string'),
-            ('batch_job_name', 'string'),
-            ('batch_attempt', 'int64'),
-            ('landed_at', 'timestamp')]) -}}
-    {%- endif -%}
-    {{- return([
-        ('response', 'json'),
-        ('status', 'string'),
-        ('processed_time', 'timestamp'),
+{% macro default__batch_output_columns(family='gemini') -%}
+    {%- set family = {'generate': 'gemini', 'embed': 'text-embedding'}.get(family, family) -%}
+    {%- set answer = [('response', 'json'), ('status', 'string'), ('processed_time', 'timestamp')] -%}
+    {%- set landed = {
+        'gemini': [('request', 'json')] + answer,
+        'claude': [('custom_id', 'string'), ('request', 'json')] + answer,
+        'chat-completions': [('custom_id', 'string'), ('id', 'string'), ('request', 'json'), ('response', 'json'),
+                             ('error', 'json'), ('status', 'string'), ('processed_time', 'timestamp')],
+        'gemini-embedding': [('custom_id', 'string'), ('request', 'json')] + answer,
+        'text-embedding': [('content', 'string'), ('predictions', 'json'), ('status', 'string')]} -%}
+    {{- return(landed[family] + [
         ('batch_job_name', 'string'),
         ('batch_attempt', 'int64'),
         ('landed_at', 'timestamp')]) -}}
@@ -70,14 +71,13 @@
 
 
 {#- A select of no rows shaped like the landing table: the request relation's key columns with their types,
-    `request`, `request_fingerprint`, then the batch output columns (jobs get only the key and `request`). -#}
+    `request_fingerprint`, then the family's landing columns (jobs get only what their family reads). -#}
 {% macro empty_batch_output(request_relation) %}
     {{- return(adapter.dispatch('empty_batch_output', 'vertex_batch')(request_relation)) -}}
 {% endmacro %}
 
 {% macro default__empty_batch_output(request_relation) -%}
-    {%- set kind = vertex_batch.request_kind(request_relation) -%}
-    {%- set added = vertex_batch.batch_output_columns(kind) -%}
+    {%- set added = vertex_batch.batch_output_columns(vertex_batch.request_family(request_relation)) -%}
     {%- set keys = vertex_batch._request_key(request_relation) | map('lower') | list -%}
     {%- set columns = [] -%}
     {%- if execute and request_relation is not string and request_relation.identifier is defined -%}
@@ -92,8 +92,6 @@
             {%- endfor -%}
         {%- endif -%}
     {%- endif -%}
-    {#- Before the request model is built (e.g. `dbt compile` on a fresh dataset) only these are known. -#}
-    {%- do columns.append(('content', 'string') if kind == 'embed' else ('request', 'json')) -%}
     {%- do columns.append(('request_fingerprint', 'string')) -%}
     select
     {%- for name, data_type in columns + added %}

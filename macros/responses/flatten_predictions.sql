@@ -2,7 +2,11 @@
     prediction on key + request_fingerprint (a request whose prompt or model changed since it was answered
     shows as not answered), with the response and status parsed into typed columns. `passthrough` lists other
     request model columns to carry along (after the key): jobs only ever see the key and `request`, the rest
-    is joined back here. The fingerprint is derived from the request relation (see request_fingerprint). -#}
+    is joined back here. The fingerprint is derived from the request relation (see request_fingerprint).
+
+    Every generating family (Gemini, Claude, open models) gives the same columns, in the same order and of the
+    same types, so the results of request models of different families `union all` by position: the family
+    only decides where each value is read (vertex_batch.request_family). -#}
 {% macro flatten_predictions(request_relation, predictions_relation, key, passthrough=[]) %}
     {{- return(adapter.dispatch('flatten_predictions', 'vertex_batch')(
         request_relation, predictions_relation, key, passthrough)) -}}
@@ -14,6 +18,8 @@
         {{ exceptions.raise_compiler_error("vertex_batch.flatten_predictions needs `key` (the request model's key columns)") }}
     {%- endif -%}
     {%- set extra = vertex_batch._as_list(passthrough) -%}
+    {%- set family = vertex_batch.request_family(request_relation) -%}
+    {%- set response = 'predictions.response' -%}
 with requests as (
 
     select
@@ -29,8 +35,10 @@ predictions as (
 
     select
     {%- for column in keys + ['request_fingerprint', 'response', 'status', 'processed_time', 'batch_job_name'] %}
-        {{ column }}{{ "," if not loop.last }}
+        {{ column }},
     {%- endfor %}
+        {{ vertex_batch.cost_usd('response', vertex_batch.request_model_name(request_relation),
+                                'processed_time', vertex_batch.lane_of('batch_job_name')) }} as cost_usd
     from {{ predictions_relation }}
 
 )
@@ -40,18 +48,18 @@ select
     requests.{{ column }},
 {%- endfor %}
     predictions.request_fingerprint is not null as is_answered,
-    {{ vertex_batch.response_text('predictions.response') }} as response_text,
-    {{ vertex_batch.finish_reason('predictions.response') }} as finish_reason,
-    {{ vertex_batch.token_count('predictions.response', 'prompt') }} as prompt_tokens,
-    {{ vertex_batch.token_count('predictions.response', 'candidates') }} as candidate_tokens,
-    {{ vertex_batch.token_count('predictions.response', 'thoughts') }} as thoughts_tokens,
-    {{ vertex_batch.token_count('predictions.response', 'total') }} as total_tokens,
-    {{ vertex_batch.token_count('predictions.response', 'cached_content') }} as cached_content_tokens,
-    {{ vertex_batch.cost_usd('predictions.response', vertex_batch.request_model_name(request_relation),
-                            'predictions.processed_time', vertex_batch.lane_of('predictions.batch_job_name')) }} as cost_usd,
-    {{ vertex_batch.model_version('predictions.response') }} as model_version,
-    {{ vertex_batch.avg_logprobs('predictions.response') }} as avg_logprobs,
-    {{ vertex_batch.safety_blocked('predictions.response') }} as safety_blocked,
+    {{ vertex_batch.response_text(response, family) }} as response_text,
+    {{ vertex_batch.finish_reason(response, family) }} as finish_reason,
+    {{ vertex_batch.raw_finish_reason(response, family) }} as raw_finish_reason,
+    {{ vertex_batch.token_count(response, 'prompt', family) }} as prompt_tokens,
+    {{ vertex_batch.token_count(response, 'candidates', family) }} as candidate_tokens,
+    {{ vertex_batch.token_count(response, 'thoughts', family) }} as thoughts_tokens,
+    {{ vertex_batch.token_count(response, 'total', family) }} as total_tokens,
+    {{ vertex_batch.token_count(response, 'cached_content', family) }} as cached_content_tokens,
+    predictions.cost_usd,
+    {{ vertex_batch.model_version(response, family) }} as model_version,
+    {{ vertex_batch.avg_logprobs(response, family) }} as avg_logprobs,
+    {{ vertex_batch.safety_blocked(response, family=family) }} as safety_blocked,
     predictions.status,
     {{ vertex_batch.is_success('predictions.status') }} as is_success,
     {{ vertex_batch.error_code('predictions.status') }} as error_code,

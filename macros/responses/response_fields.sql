@@ -1,52 +1,97 @@
-{#- Fields of a Gemini `GenerateContentResponse` (the `response` JSON column of a batch output row).
-    Each macro takes a SQL expression of type JSON and returns a typed SQL expression; a NULL response
-    (a request not answered yet) gives NULL. -#}
+{#- Fields of an answer (the `response` JSON column of a landed row) for every generating family: a Gemini
+    `GenerateContentResponse`, a Claude `Message` or an OpenAI `chat.completion`; `family` is the model's family
+    (vertex_batch.request_family(relation) gives a request model's), 'gemini' by default. Each macro takes a SQL
+    expression of type JSON and returns a typed SQL expression of the same type for every family, so results of
+    different families union by position; a NULL response (a request not answered yet) gives NULL. -#}
 
-{#- All text parts of the first candidate, in order, joined with ''. Thought summaries (parts with
-    `"thought": true`) are left out. NULL when the candidate has no text (e.g. an error row). -#}
-{% macro response_text(response) %}
-    {{- return(adapter.dispatch('response_text', 'vertex_batch')(response)) -}}
+{#- The family of the request model whose relation is `request_relation`: its model's family in the catalog, else
+    its meta.vertex_batch.family, else 'gemini'. -#}
+{% macro request_family(request_relation) %}
+    {%- set settings = vertex_batch._request_settings(request_relation) -%}
+    {%- set entry = vertex_batch._catalog_model(settings.get('model') or vertex_batch._default_model()) -%}
+    {{- return(entry.family if entry is not none else (settings.get('family') or 'gemini')) -}}
 {% endmacro %}
 
-{% macro default__response_text(response) -%}
+
+{#- The answer's text: Gemini's text parts of the first candidate (thought summaries, `"thought": true`, left
+    out), Claude's text blocks (thinking blocks left out), the first choice's message content; joined with ''.
+    NULL when there is no text (e.g. an error row). -#}
+{% macro response_text(response, family='gemini') %}
+    {{- return(adapter.dispatch('response_text', 'vertex_batch')(response, family)) -}}
+{% endmacro %}
+
+{% macro default__response_text(response, family) -%}
     {{- vertex_batch._unsupported('response_text') -}}
 {% endmacro %}
 
 {#- BigQuery: UNNEST ... WITH OFFSET keeps the part order (JSON arrays have no other order key). -#}
-{% macro bigquery__response_text(response) -%}
+{% macro bigquery__response_text(response, family) -%}
+    {%- if family == 'claude' -%}
+    (select string_agg(json_value(_vb_block, '$.text'), '' order by _vb_offset)
+     from unnest(json_query_array({{ vertex_batch._json_array_at(response, '$.content') }})) as _vb_block
+         with offset as _vb_offset
+     where json_value(_vb_block, '$.type') = 'text')
+    {%- elif family == 'chat-completions' -%}
+    json_value({{ response }}, '$.choices[0].message.content')
+    {%- else -%}
     (select string_agg(json_value(_vb_part, '$.text'), '' order by _vb_offset)
      from unnest(json_query_array({{ vertex_batch._json_array_at(response, '$.candidates[0].content.parts') }})) as _vb_part
          with offset as _vb_offset
      where coalesce(json_value(_vb_part, '$.thought'), 'false') != 'true')
+    {%- endif -%}
 {%- endmacro %}
 
 
-{#- `finishReason` of the first candidate: STOP, MAX_TOKENS, SAFETY, RECITATION, ... -#}
-{% macro finish_reason(response) %}
-    {{- return(adapter.dispatch('finish_reason', 'vertex_batch')(response)) -}}
+{#- Finish reasons of every family, normalised: STOP (Gemini STOP, Claude end_turn / stop_sequence, chat stop),
+    MAX_TOKENS (MAX_TOKENS, max_tokens, model_context_window_exceeded, length), SAFETY (Gemini's safety reasons,
+    Claude's refusal, chat's content_filter); any other reason is OTHER. -#}
+{% macro _finish_reasons() %}
+    {{- return({
+        'STOP': ['STOP', 'end_turn', 'stop_sequence', 'stop'],
+        'MAX_TOKENS': ['MAX_TOKENS', 'max_tokens', 'model_context_window_exceeded', 'length'],
+        'SAFETY': ['SAFETY', 'BLOCKLIST', 'PROHIBITED_CONTENT', 'SPII', 'IMAGE_SAFETY', 'refusal', 'content_filter']}) -}}
 {% endmacro %}
 
-{% macro default__finish_reason(response) -%}
-    {{- vertex_batch._unsupported('finish_reason') -}}
+
+{#- The finish reason as the family writes it: Gemini's `finishReason` of the first candidate, Claude's
+    `stop_reason`, the first choice's `finish_reason`. -#}
+{% macro raw_finish_reason(response, family='gemini') %}
+    {%- set paths = {'claude': '$.stop_reason', 'chat-completions': '$.choices[0].finish_reason'} -%}
+    {{- return("json_value(" ~ response ~ ", '" ~ paths.get(family, '$.candidates[0].finishReason') ~ "')") -}}
 {% endmacro %}
 
-{% macro bigquery__finish_reason(response) -%}
-    json_value({{ response }}, '$.candidates[0].finishReason')
+
+{#- The finish reason normalised across families: STOP, MAX_TOKENS, SAFETY or OTHER (see _finish_reasons). -#}
+{% macro finish_reason(response, family='gemini') %}
+    {{- return(adapter.dispatch('finish_reason', 'vertex_batch')(response, family)) -}}
+{% endmacro %}
+
+{% macro default__finish_reason(response, family) -%}
+    {%- set raw = vertex_batch.raw_finish_reason(response, family) -%}
+    case
+    {%- for normal, reasons in vertex_batch._finish_reasons().items() %}
+        when {{ raw }} in ({% for reason in reasons %}{{ vertex_batch._string_literal(reason) }}{{ ", " if not loop.last }}{% endfor %}) then '{{ normal }}'
+    {%- endfor %}
+        when {{ raw }} is not null then 'OTHER'
+    end
 {%- endmacro %}
 
 
-{#- A token count of `usageMetadata` as INT64: kind = prompt | candidates | thoughts | total |
-    cached_content | tool_use_prompt (or the camelCase field name). The service omits zero counts, so a
-    response with `usageMetadata` gives 0 for a missing count; a response without it gives NULL. -#}
-{% macro token_count(response, kind) %}
-    {{- return(adapter.dispatch('token_count', 'vertex_batch')(response, kind)) -}}
+{#- A token count of the answer as INT64: kind = prompt | candidates | thoughts | total | cached_content |
+    tool_use_prompt (Gemini also takes the camelCase `usageMetadata` field name). Gemini reads `usageMetadata`
+    (the service omits zero counts: 0 for a missing one); other families read their usage through the catalog's
+    family expressions (vertex_batch/families.py): Claude's output includes its thinking (thoughts 0), chat
+    completions report reasoning tokens apart. NULL for a response without usage. -#}
+{% macro token_count(response, kind, family='gemini') %}
+    {{- return(adapter.dispatch('token_count', 'vertex_batch')(response, kind, family)) -}}
 {% endmacro %}
 
-{% macro default__token_count(response, kind) -%}
+{% macro default__token_count(response, kind, family) -%}
     {{- vertex_batch._unsupported('token_count') -}}
 {% endmacro %}
 
-{% macro bigquery__token_count(response, kind) -%}
+{% macro bigquery__token_count(response, kind, family) -%}
+    {%- if family == 'gemini' -%}
     {%- set fields = {
         'prompt': 'promptTokenCount',
         'candidates': 'candidatesTokenCount',
@@ -58,54 +103,74 @@
     {%- set field = fields.get(kind, kind) -%}
     if(json_query({{ response }}, '$.usageMetadata') is null, null,
        coalesce(safe_cast(json_value({{ response }}, '$.usageMetadata.{{ field }}') as int64), 0))
+    {%- else -%}
+    {%- set shape = vertex_batch._catalog()['families'][family] -%}
+    {%- set usage = shape.usage -%}
+    {%- set name = 'candidates' if kind == 'candidate' else kind -%}
+    {%- if name == 'total' -%}
+        {%- set expression = '(' ~ usage.prompt ~ ') + (' ~ usage.candidates ~ ') + (' ~ usage.thoughts ~ ')' -%}
+    {%- else -%}
+        {%- set expression = usage[name] -%}
+    {%- endif -%}
+    if(json_query({{ response }}, '{{ shape.usage_root }}') is null, null, {{ expression | replace('{r}', response) }})
+    {%- endif -%}
 {%- endmacro %}
 
 
-{#- `modelVersion` of the response (the model id with a version, e.g. `<model>-001@default`). -#}
-{% macro model_version(response) %}
-    {{- return(adapter.dispatch('model_version', 'vertex_batch')(response)) -}}
+{#- The model version that answered: Gemini's `modelVersion` (the model id with a version, e.g. `<model>-001@default`), the Claude message's
+    or the completion's `model`. -#}
+{% macro model_version(response, family='gemini') %}
+    {{- return(adapter.dispatch('model_version', 'vertex_batch')(response, family)) -}}
 {% endmacro %}
 
-{% macro default__model_version(response) -%}
+{% macro default__model_version(response, family) -%}
     {{- vertex_batch._unsupported('model_version') -}}
 {% endmacro %}
 
-{% macro bigquery__model_version(response) -%}
-    json_value({{ response }}, '$.modelVersion')
+{% macro bigquery__model_version(response, family) -%}
+    {{ vertex_batch._catalog()['families'][family].model_version | replace('{r}', response) }}
 {%- endmacro %}
 
 
-{#- `avgLogprobs` of the first candidate as FLOAT64. -#}
-{% macro avg_logprobs(response) %}
-    {{- return(adapter.dispatch('avg_logprobs', 'vertex_batch')(response)) -}}
+{#- `avgLogprobs` of the first candidate as FLOAT64 (Gemini; NULL for other families). -#}
+{% macro avg_logprobs(response, family='gemini') %}
+    {{- return(adapter.dispatch('avg_logprobs', 'vertex_batch')(response, family)) -}}
 {% endmacro %}
 
-{% macro default__avg_logprobs(response) -%}
+{% macro default__avg_logprobs(response, family) -%}
     {{- vertex_batch._unsupported('avg_logprobs') -}}
 {% endmacro %}
 
-{% macro bigquery__avg_logprobs(response) -%}
+{% macro bigquery__avg_logprobs(response, family) -%}
+    {%- if family == 'gemini' -%}
     safe_cast(json_value({{ response }}, '$.candidates[0].avgLogprobs') as float64)
+    {%- else -%}
+    cast(null as float64)
+    {%- endif -%}
 {%- endmacro %}
 
 
-{#- TRUE when the prompt was blocked (`promptFeedback.blockReason`) or the first candidate stopped for a
-    safety reason (SAFETY, BLOCKLIST, PROHIBITED_CONTENT, SPII, IMAGE_SAFETY); FALSE otherwise; NULL for a
-    NULL response. -#}
-{% macro safety_blocked(response, reasons=['SAFETY', 'BLOCKLIST', 'PROHIBITED_CONTENT', 'SPII', 'IMAGE_SAFETY']) %}
-    {{- return(adapter.dispatch('safety_blocked', 'vertex_batch')(response, reasons)) -}}
+{#- TRUE when the answer was withheld for safety: Gemini's prompt was blocked (`promptFeedback.blockReason`) or
+    its first candidate stopped for a safety reason (`reasons`); another family's finish reason normalises to
+    SAFETY. FALSE otherwise; NULL for a NULL response. -#}
+{% macro safety_blocked(response, reasons=['SAFETY', 'BLOCKLIST', 'PROHIBITED_CONTENT', 'SPII', 'IMAGE_SAFETY'], family='gemini') %}
+    {{- return(adapter.dispatch('safety_blocked', 'vertex_batch')(response, reasons, family)) -}}
 {% endmacro %}
 
-{% macro default__safety_blocked(response, reasons) -%}
+{% macro default__safety_blocked(response, reasons, family) -%}
     {{- vertex_batch._unsupported('safety_blocked') -}}
 {% endmacro %}
 
-{% macro bigquery__safety_blocked(response, reasons) -%}
+{% macro bigquery__safety_blocked(response, reasons, family) -%}
+    {%- if family == 'gemini' -%}
     if(({{ response }}) is null, null, coalesce(
         json_value({{ response }}, '$.promptFeedback.blockReason') is not null
         or json_value({{ response }}, '$.candidates[0].finishReason') in (
             {%- for reason in reasons -%}{{ vertex_batch._string_literal(reason) }}{{ ", " if not loop.last }}{%- endfor -%}),
         false))
+    {%- else -%}
+    if(({{ response }}) is null, null, coalesce(({{ vertex_batch.finish_reason(response, family) }}) = 'SAFETY', false))
+    {%- endif -%}
 {%- endmacro %}
 
 
@@ -114,8 +179,8 @@
     expression), the prompt-size tier, and what `lane` (a SQL expression: 'batch', 'flex' or 'online') pays of
     the standard price; cache prices and whether they stack with the lane's discount come from the catalog.
     The formula is vertex_batch/costs.py's, generated into `_catalog()` from vertex_batch/catalog.toml, the
-    same one the runner's ledger sums. NULL for a response without usage, and for a model the catalog does not
-    price (a one-line warning at compile time). -#}
+    same one the runner's ledger sums. NULL for a response without usage (a failed row), and for a model the
+    catalog does not price (a one-line warning at compile time). -#}
 {% macro cost_usd(response, model, processed_time='processed_time', lane="'batch'") %}
     {{- return(adapter.dispatch('cost_usd', 'vertex_batch')(response, model, processed_time, lane)) -}}
 {% endmacro %}
@@ -137,8 +202,7 @@
         {%- for name, expression in family.usage.items() -%}
             {%- set sql.text = sql.text | replace('{' ~ name ~ '}', '(' ~ (expression | replace('{r}', response)) ~ ')') -%}
         {%- endfor -%}
-        if(json_query({{ response }}, '{{ family.usage_path }}') is null, null,
-           {{ sql.text | replace('{processed_time}', processed_time) | replace('{lane}', lane) }})
+        if(json_query({{ response }}, '{{ family.usage_root }}') is null, null, {{ sql.text | replace('{processed_time}', processed_time) | replace('{lane}', lane) }})
     {%- endif -%}
 {%- endmacro %}
 

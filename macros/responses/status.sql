@@ -1,6 +1,16 @@
-{#- The `status` column of a batch output row: '' for a success, otherwise `<HTTP reason>: <JSON error>`, e.g.
-    `Bad Request: {"error": {"code": 400, "message": "Please use a valid role: user, model.", "status": "INVALID_ARGUMENT"}}`.
-    Each macro takes a SQL STRING expression; a NULL status (a request not answered yet) gives NULL. -#}
+{#- The `status` column of a landed row: '' for a success, otherwise `<HTTP reason>: <JSON error>`, e.g.
+    `Bad Request: {"error": {"code": 400, "message": "Please use a valid role: user, model.", "status": "INVALID_ARGUMENT"}}`
+    (Gemini), `Bad Request: {"type": "error", "error": {"type": "invalid_request_error", "message": "..."}}` (Claude:
+    the Anthropic error body), or `{"code": 400, "message": "...", "status": "INVALID_ARGUMENT"}` (chat completions:
+    their `error`, as the runner lands it). Each macro takes a SQL STRING expression; a NULL status (a request not
+    answered yet) gives NULL. -#}
+
+{#- Anthropic error types and their HTTP codes (docs.claude.com/en/api/errors). -#}
+{% macro _anthropic_error_codes() %}
+    {{- return({'invalid_request_error': 400, 'authentication_error': 401, 'permission_error': 403,
+                'not_found_error': 404, 'request_too_large': 413, 'rate_limit_error': 429, 'api_error': 500,
+                'timeout_error': 504, 'overloaded_error': 529}) -}}
+{% endmacro %}
 
 {#- TRUE for a successful row (status ''), FALSE for a failed one, NULL when not answered. -#}
 {% macro is_success(status) %}
@@ -27,7 +37,8 @@
 {%- endmacro %}
 
 
-{#- The error's HTTP code as INT64 (`error.code`; else a leading 3-digit code of the status text). -#}
+{#- The error's HTTP code as INT64 (`error.code`; the code of an Anthropic `error.type`; else a leading 3-digit
+    code of the status text). -#}
 {% macro error_code(status) %}
     {{- return(adapter.dispatch('error_code', 'vertex_batch')(status)) -}}
 {% endmacro %}
@@ -40,11 +51,17 @@
     coalesce(
         safe_cast(json_value({{ vertex_batch.parse_status(status) }}, '$.error.code') as int64),
         safe_cast(json_value({{ vertex_batch.parse_status(status) }}, '$.code') as int64),
+        case json_value({{ vertex_batch.parse_status(status) }}, '$.error.type')
+        {%- for name, code in vertex_batch._anthropic_error_codes().items() %}
+            when '{{ name }}' then {{ code }}
+        {%- endfor %}
+        end,
         safe_cast(regexp_extract({{ status }}, r'^\s*(\d{3})\b') as int64))
 {%- endmacro %}
 
 
-{#- The error's canonical status name, e.g. INVALID_ARGUMENT, RESOURCE_EXHAUSTED. -#}
+{#- The error's canonical status name, e.g. INVALID_ARGUMENT, RESOURCE_EXHAUSTED; for Claude, the Anthropic error
+    type, e.g. invalid_request_error, overloaded_error. -#}
 {% macro error_status(status) %}
     {{- return(adapter.dispatch('error_status', 'vertex_batch')(status)) -}}
 {% endmacro %}
@@ -56,7 +73,8 @@
 {% macro bigquery__error_status(status) -%}
     coalesce(
         json_value({{ vertex_batch.parse_status(status) }}, '$.error.status'),
-        json_value({{ vertex_batch.parse_status(status) }}, '$.status'))
+        json_value({{ vertex_batch.parse_status(status) }}, '$.status'),
+        json_value({{ vertex_batch.parse_status(status) }}, '$.error.type'))
 {%- endmacro %}
 
 
@@ -77,20 +95,22 @@
 {%- endmacro %}
 
 
-{#- TRUE when a failed row is worth sending again: code 429, 500, 503, 504 or status RESOURCE_EXHAUSTED,
-    UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED (a status text without JSON is searched for these words);
-    FALSE for successes and other errors; NULL when not answered. -#}
+{#- TRUE when a failed row is worth sending again: code 429, 500, 503, 504, status RESOURCE_EXHAUSTED,
+    UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED or Anthropic error type rate_limit_error, api_error,
+    overloaded_error (a status text without JSON is searched for the codes and statuses); FALSE for successes
+    and other errors; NULL when not answered. -#}
 {% macro is_retryable(status,
                       codes=[429, 500, 503, 504],
-                      statuses=['RESOURCE_EXHAUSTED', 'UNAVAILABLE', 'INTERNAL', 'DEADLINE_EXCEEDED']) -%}
-    {{- return(adapter.dispatch('is_retryable', 'vertex_batch')(status, codes, statuses)) -}}
+                      statuses=['RESOURCE_EXHAUSTED', 'UNAVAILABLE', 'INTERNAL', 'DEADLINE_EXCEEDED'],
+                      types=['rate_limit_error', 'api_error', 'overloaded_error']) -%}
+    {{- return(adapter.dispatch('is_retryable', 'vertex_batch')(status, codes, statuses, types)) -}}
 {% endmacro %}
 
-{% macro default__is_retryable(status, codes, statuses) -%}
+{% macro default__is_retryable(status, codes, statuses, types) -%}
     {{- vertex_batch._unsupported('is_retryable') -}}
 {% endmacro %}
 
-{% macro bigquery__is_retryable(status, codes, statuses) -%}
+{% macro bigquery__is_retryable(status, codes, statuses, types) -%}
     {%- set status_list -%}
         {%- for name in statuses -%}{{ vertex_batch._string_literal(name) }}{{ ", " if not loop.last }}{%- endfor -%}
     {%- endset -%}
@@ -100,6 +120,9 @@
         when ({{ status }}) = '' then false
         when {{ vertex_batch.error_code(status) }} in ({{ codes | join(", ") }}) then true
         when {{ vertex_batch.error_status(status) }} in ({{ status_list }}) then true
+        when coalesce(json_value({{ vertex_batch.parse_status(status) }}, '$.error.type'),
+                      json_value({{ vertex_batch.parse_status(status) }}, '$.type')) in (
+            {%- for name in types -%}{{ vertex_batch._string_literal(name) }}{{ ", " if not loop.last }}{%- endfor -%}) then true
         when {{ vertex_batch.parse_status(status) }} is null
             then regexp_contains(upper({{ status }}), r'\b(?:{{ words | join("|") }})\b')
         else false

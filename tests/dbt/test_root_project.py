@@ -29,6 +29,7 @@ RESULTS_COLUMNS = [
     ("is_answered", "BOOL"),
     ("response_text", "STRING"),
     ("finish_reason", "STRING"),
+    ("raw_finish_reason", "STRING"),
     ("prompt_tokens", "INT64"),
     ("candidate_tokens", "INT64"),
     ("thoughts_tokens", "INT64"),
@@ -169,7 +170,7 @@ def test_landed_output_is_flattened(dbt: Dbt, warehouse: Warehouse) -> None:
     hand = (27132 * price.input * 0.5 + 2048 * price.cached_input + 36 * price.output * 0.5) / 1e6
     assert first["cached_content_tokens"] == 2048
     assert first["cost_usd"] == pytest.approx(hand, rel=1e-9)
-    assert first["model_version"] == "gemini-3.5-flash-001"
+    assert first["model_version"] == "gemini-2.5-flash-001"
     assert first["avg_logprobs"] == pytest.approx(-0.5782725546095107)
     assert first["safety_blocked"] is False and first["is_retryable"] is False
     assert first["error_code"] is None and first["error_message"] is None and first["status"] == ""
@@ -179,7 +180,7 @@ def test_landed_output_is_flattened(dbt: Dbt, warehouse: Warehouse) -> None:
     # Text parts are joined in order; the thought summary is left out.
     assert rows[2]["response_text"] == "Positive" and rows[2]["thoughts_tokens"] == 12
     assert rows[2]["predicted_sentiment"] == "positive"
-    # Thoughts are billed as output: 29 x input x 0.5 + (1 + 12) x output x 0.5.
+    # Thoughts are billed as output: 29 prompt x input x 0.5 + (1 + 12) x output x 0.5.
     assert rows[2]["cost_usd"] == pytest.approx((29 * price.input + 13 * price.output) * 0.5 / 1e6, rel=1e-9)
     truncated = rows[3]
     assert (truncated["finish_reason"], truncated["response_text"], truncated["is_success"]) == (

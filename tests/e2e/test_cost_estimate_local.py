@@ -110,8 +110,8 @@ def test_job_cost_sums_in_sql_match_python_row_costs(env: Env) -> None:
         bigquery.SchemaField("status", "STRING"),
         bigquery.SchemaField("processed_time", "TIMESTAMP"),
     ]
-    now = datetime.now(UTC).isoformat()
     client.create_table(bigquery.Table(table, schema=schema), exists_ok=True)
+    now = datetime.now(UTC).isoformat()
     client.load_table_from_json(
         [{"response": json.dumps(response), "status": "", "processed_time": now} for response in responses]
         + [{"status": "Bad Request", "processed_time": now}],

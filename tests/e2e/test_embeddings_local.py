@@ -62,7 +62,7 @@ def test_every_review_gets_a_vector_of_the_requested_size(embedded, fake_stack, 
     assert model["submitted_rows"] == REVIEWS and model["successful_rows"] == REVIEWS
     assert [job["state"] for job in report["jobs"]] == ["SUCCEEDED"]
     (job,) = embedding_jobs(env)
-    assert job.state.value == "SUCCEEDED"
+    assert job.state.name == "SUCCEEDED"
 
     rows = results(env)
     assert len(rows) == REVIEWS

@@ -39,4 +39,13 @@ STATUSES: list[tuple[str, bool]] = [
     ('Internal: {"error": {"code": 13, "message": "Internal error", "status": "INTERNAL"}}', True),
     ('Too Many Requests: {"error": {"code": 429', True),
     ('Bad Request: {"error": {"code": "429", "message": "as text"}}', True),
+    # Claude rows: the Anthropic error body after the HTTP reason; error.type names the kind.
+    ('Bad Request: {"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens"}}', False),
+    ('Too Many Requests: {"type": "error", "error": {"type": "rate_limit_error", "message": "Rate limited."}}', True),
+    ('Internal Server Error: {"type": "error", "error": {"type": "api_error", "message": "Internal error."}}', True),
+    ('Error: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}', True),
+    ('Forbidden: {"type": "error", "error": {"type": "permission_error", "message": "No access."}}', False),
+    # Chat-completions rows: their `error` object, landed as the status.
+    ('{"code":429,"message":"Quota exceeded.","status":"RESOURCE_EXHAUSTED"}', True),
+    ('{"code":400,"message":"Missing required parameter: \'messages\'.","status":"INVALID_ARGUMENT"}', False),
 ]

@@ -104,7 +104,7 @@ def test_defaults_and_readme_examples_name_models_that_stay_current() -> None:
     named = {catalog().default_model} | {
         match.group(1) for match in re.finditer(r"'model':\s*'([^']+)'|model:\s*([\w.@-]+)", examples) if match.group(1)
     }
-    named |= {match.group(1) for match in re.finditer(r"`((?:gemini|claude|text-embedding)[\w.@-]*)`", examples)}
+    named |= {match.group(1) for match in re.finditer(r"`((?:gemini|claude|text-embedding)-[\w.@-]*)`", examples)}
     for name in sorted(named):
         info = catalog().find(name)
         assert info is not None, f"{name}: not a catalog model"

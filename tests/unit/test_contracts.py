@@ -12,11 +12,12 @@ import yaml
 
 from tests.unit.macro_render import package_macros
 from tests.unit.status_corpus import STATUSES
-from vertex_batch.landing import BATCH_OUTPUT_COLUMNS, LANDING_SUFFIX, landing_table, ledger_table
+from vertex_batch.landing import LANDED_COLUMNS, LANDING_SUFFIX, landing_columns, landing_table, ledger_table
 from vertex_batch.settings import RequestModelDefaults
 from vertex_batch.transient_errors import (
     RETRYABLE_ROW_CODES,
     RETRYABLE_ROW_STATUSES,
+    RETRYABLE_ROW_TYPES,
     is_retryable_row_status,
     retryable_status_sql,
 )
@@ -37,6 +38,8 @@ def test_macro_and_runner_share_the_retryable_codes_and_statuses() -> None:
     assert codes and tuple(int(code) for code in codes.group(1).split(",")) == RETRYABLE_ROW_CODES
     names = re.search(r"\) in \(('[A-Z_]+'(?:, '[A-Z_]+')*)\) then true", sql)
     assert names and tuple(name.strip("' ") for name in names.group(1).split(",")) == RETRYABLE_ROW_STATUSES
+    types = re.search(r"\) in \(('[a-z_]+'(?:, '[a-z_]+')*)\) then true", sql)
+    assert types and tuple(name.strip("' ") for name in types.group(1).split(",")) == RETRYABLE_ROW_TYPES
 
 
 def _words(sql: str) -> re.Pattern[str]:
@@ -69,8 +72,15 @@ def test_landing_table_name_is_the_macros() -> None:
     assert ledger_table("p.ds.review_requests") == "p.ds.vertex_batch_jobs"
 
 
-def test_landing_columns_are_the_macros() -> None:
-    assert [(name, kind.lower()) for name, kind in BATCH_OUTPUT_COLUMNS] == list(MACROS.batch_output_columns())
+@pytest.mark.parametrize("family", sorted(LANDED_COLUMNS))
+def test_landing_columns_are_the_macros(family: str) -> None:
+    python = [(name, kind.lower()) for name, kind in landing_columns(family)]
+    assert python == list(MACROS.batch_output_columns(family))
+
+
+def test_landing_columns_of_a_kind_are_its_first_family() -> None:
+    assert MACROS.batch_output_columns("generate") == MACROS.batch_output_columns("gemini")
+    assert MACROS.batch_output_columns("embed") == MACROS.batch_output_columns("text-embedding")
 
 
 def test_documented_request_model_defaults_match_the_settings() -> None:
