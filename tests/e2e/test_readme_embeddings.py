@@ -1,5 +1,5 @@
-"""The README's "Text embeddings" example, copied verbatim into a fresh dbt project (profile ``location: US``)
-and run on the local stack with the fast test backend: every row gets a vector of the requested size,
+"""The "Text embeddings" example of docs/families.md, copied verbatim into a fresh dbt project (profile
+``location: US``) and run on the local stack with the fast test backend: every row gets a vector of the requested size,
 identical texts identical vectors and different texts different ones, and a rerun submits nothing."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ CLI = Path(sys.executable).with_name("vertex-batch")
 
 
 def section() -> str:
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "docs" / "families.md").read_text()
     start = text.index(SECTION)
     return text[start : text.find("\n## ", start + len(SECTION))]
 
