@@ -14,7 +14,9 @@ they finish, with a batch job's guarantees.
    a kill loses at most the calls in flight and the answers of the append being written, and a rerun asks only
    what the landing table lacks; a Flex call the service answered at the standard price
    (``trafficType`` != ``ON_DEMAND_FLEX``) lands under ``online/...``, the price it was charged, with one warning;
-4. Ctrl-C: no further call is issued, finished answers land, and ``KeyboardInterrupt`` goes on up (exit 130).
+4. Ctrl-C: no further call is issued, finished answers land, and ``KeyboardInterrupt`` goes on up (exit 130);
+   a call refused as such (401, 403, 404: no access, model not served on that endpoint) stops the lane the same
+   way, and ``auto`` hands the rows left to a batch job (an explicit lane stops the run in one line).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from datetime import UTC, datetime
 
 from vertex_batch.budget import Budget
 from vertex_batch.catalog import Lane
+from vertex_batch.errors import ConfigurationError
 from vertex_batch.job_loop import JobLoop
 from vertex_batch.landing import LANE_PREFIXES
 from vertex_batch.lane_ports import FLEX_TRAFFIC, Answer, LaneAdapters, LaneRequest, StagedCalls
@@ -97,6 +100,10 @@ class CallPool:
         self._stopped.set()
         for _ in range(self._size):
             self._todo.put(None)
+
+
+class LaneRefused(Exception):
+    """The service refused the calls themselves (the first such status is the message)."""
 
 
 def charged_lane(answer: Answer) -> Lane:
@@ -201,6 +208,8 @@ class LaneRun:
                     break
                 timeout = max(APPEND_SECONDS - (time.monotonic() - since), 0.0) if waiting else 0.5
                 answer = pool.next(timeout) if pool.in_flight else None
+                if answer is not None and answer.result.fatal:
+                    raise LaneRefused(answer.result.status)
                 if answer is not None:
                     since = since if waiting else time.monotonic()
                     waiting.append(answer)
@@ -210,14 +219,15 @@ class LaneRun:
                     if time.monotonic() - last_line >= PROGRESS_SECONDS or landed == len(requests):
                         last_line = time.monotonic()
                         self._progress_line(landed, len(requests))
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, LaneRefused) as stop:
             pool.stop()
             self._land(staged, waiting, attempt)  # an append cut short is written again under its own name
-            self._land(staged, pool.finished(), attempt)
-            self.loop.progress.message(
-                f"{self.model.name}: interrupted; stopped issuing {self.lane} calls, landed the finished ones, "
-                f"{pool.in_flight} call(s) in flight dropped (a rerun asks them again)"
-            )
+            self._land(staged, [answer for answer in pool.finished() if not answer.result.fatal], attempt)
+            if isinstance(stop, KeyboardInterrupt):
+                self.loop.progress.message(
+                    f"{self.model.name}: interrupted; stopped issuing {self.lane} calls, landed the finished ones, "
+                    f"{pool.in_flight} call(s) in flight dropped (a rerun asks them again)"
+                )
             raise
         finally:
             pool.stop()
@@ -363,7 +373,15 @@ class Lanes:
             estimated = self.estimate(model, pending, choice.lane).estimated_cost_usd
             self.budget.check_plan(estimated, self.loop.committed_usd())
         self.answered.add(model.name)
-        LaneRun(model, choice.lane, self.adapters, self.loop, self.budget, self.concurrency, self.backoff_seconds).run(
-            pending
-        )
+        run = LaneRun(model, choice.lane, self.adapters, self.loop, self.budget, self.concurrency, self.backoff_seconds)
+        try:
+            run.run(pending)
+        except LaneRefused as refusal:
+            if (self.override or model.settings.lane) != "auto":
+                raise ConfigurationError(f"{model.name}: {choice.lane} calls are refused: {refusal}") from None
+            self.answered.discard(model.name)
+            self.loop.progress.message(
+                f"{model.name}: {choice.lane} calls are refused ({str(refusal)[:200]}); the rows left go to batch jobs"
+            )
+            return self.loop.warehouse.pending(model, retry=False)
         return Pending(0, pending.fingerprint)

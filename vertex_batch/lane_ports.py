@@ -28,6 +28,7 @@ class CallResult:
     status: str
     processed_time: datetime
     traffic: str | None = None
+    fatal: bool = False  # a refusal of the call itself (401, 403, 404), not of the row: it does not land
 
 
 @dataclass(frozen=True)

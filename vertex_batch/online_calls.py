@@ -14,7 +14,8 @@
   retried with ``google.api_core.retry.Retry``, 1 s doubling to at most 30 s apart, for up to ``RETRY_TIMEOUT_S``;
   then the row lands failed, retryable, for the lane's next round (``flex_lane``).
 - A failed call is a failed row's ``status`` as Vertex AI writes failed batch rows:
-  ``Bad Request: {"error": {"code": 400, "message": "...", "status": "INVALID_ARGUMENT"}}``, from the error body.
+  ``Bad Request: {"error": {"code": 400, "message": "...", "status": "INVALID_ARGUMENT"}}``, from the error body;
+  401, 403 and 404 refuse the call, not the row (no access, no model there): ``fatal``, they never land.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ FLEX_HEADERS = (("x-vertex-ai-llm-request-type", "shared"), ("x-vertex-ai-llm-sh
 FLEX_TIMEOUT_S = 30 * 60.0
 ONLINE_TIMEOUT_S = 10 * 60.0
 RETRY_TIMEOUT_S = 5 * 60.0
+#: HTTP codes that refuse the call itself (credentials, permission, model not served there), never one row.
+CALL_REFUSALS = (401, 403, 404)
 
 
 def row_status(code: int, message: str, status: str) -> str:
@@ -118,7 +121,9 @@ class VertexCaller:
                 request=request, metadata=metadata, timeout=timeout, retry=retry.with_timeout(RETRY_TIMEOUT_S)
             )
         except Exception as error:  # every failure is the row's status, as a batch job writes it
-            return CallResult(None, error_status(error), datetime.now(UTC))
+            status = error_status(error)
+            fatal = any(status.startswith(http.HTTPStatus(code).phrase + ":") for code in CALL_REFUSALS)
+            return CallResult(None, status, datetime.now(UTC), fatal=fatal)
         response = json_format.MessageToDict(aiplatform_v1.GenerateContentResponse.pb(answer))
         traffic = response.get("usageMetadata", {}).get("trafficType")
         return CallResult(response, "", datetime.now(UTC), traffic)

@@ -343,7 +343,8 @@ class FakeOnlineCaller:
         usage = {"promptTokenCount": 10, "candidatesTokenCount": 5, "trafficType": self.traffic(key)}
         answer = {"candidates": [{"content": {"parts": [{"text": "ok"}]}}], "usageMetadata": usage}
         response = None if status else answer
-        return CallResult(response, status, EPOCH, None if status else self.traffic(key))
+        refused = status.startswith(("Forbidden", "Not Found"))  # the call's refusal, not the row's
+        return CallResult(response, status, EPOCH, None if status else self.traffic(key), fatal=refused)
 
 
 @dataclass

@@ -258,3 +258,23 @@ def test_an_append_landed_without_its_ledger_row_gets_one_from_the_next_run() ->
     entries = list(world.ledger.rows.values())
     assert sum(entry.rows_submitted for entry in entries) == 4 and len(caller.calls) == 4
     assert all(entry.landed and entry.run_id == "r1" for entry in entries), "recorded under the run that landed it"
+
+
+NOT_FOUND = 'Not Found: {"error": {"code": 404, "message": "Publisher Model was not found.", "status": "NOT_FOUND"}}'
+
+
+def test_calls_refused_as_such_hand_the_rows_of_auto_to_a_batch_job() -> None:
+    world, caller = World(), FakeOnlineCaller(responder=lambda key, n: NOT_FOUND)
+    report = flex_run(world, OneModelDbt(world, rows=6), caller, online_concurrency=2).build()
+    assert report.exit_code == EXIT_OK and len(world.jobs.creates) == 1
+    assert len(caller.calls) <= 2 + 1, "no call issued after the first refusal beyond those in flight"
+    assert len(world.warehouse.answered("reviews")) == 6 and all(
+        not row["job"].startswith("flex/") for row in world.warehouse.landing["reviews"]
+    ), "a refused call never lands as a failed row"
+
+
+def test_calls_refused_in_an_explicit_flex_lane_stop_the_run_in_one_line() -> None:
+    world, caller = World(), FakeOnlineCaller(responder=lambda key, n: NOT_FOUND)
+    with pytest.raises(ConfigurationError, match="flex calls are refused: Not Found"):
+        flex_run(world, OneModelDbt(world, rows=6, meta={"lane": "flex"}), caller).build()
+    assert world.warehouse.landing == {} and world.jobs.creates == []

@@ -354,7 +354,7 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
         model = parse_model_ref(publisher, model_ref, resource)
         if model_ref.endswith(":countTokens"):
             body = await _json_body(request)
-            counted = await run_in_threadpool(count_tokens, body, config, service.models, service.read_text)
+            counted = await run_in_threadpool(count_tokens, body, config, service.models, service.read_text, model)
             return JSONResponse(counted)
         traffic = traffic_type(request.headers, location, model)
         check_payload(traffic, len(await request.body()))
@@ -363,7 +363,7 @@ def create_app(config: ServiceConfig, *, start: bool = True) -> FastAPI:
             return _error(RESOURCE_EXHAUSTED)
         async with service.online_slots.hold(deadline_s(request.headers, traffic)):
             answer = await run_in_threadpool(
-                generate_content, body, config, service.models, service.faults, traffic, service.read_text
+                generate_content, body, config, service.models, service.faults, traffic, service.read_text, model
             )
         return JSONResponse(answer)
 

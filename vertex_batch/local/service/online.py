@@ -2,8 +2,9 @@
 ``:countTokens``, the prompt's token count by the backend's own tokenizer (the count its answers report
 as ``promptTokenCount``).
 
-The request goes through the same mapping as a batch row (``vertex_batch.local.gemini``) and the same
-model backend, so an online answer and a batch answer to the same request agree. Refusals are Google
+The request goes through the same mapping as a batch row (``vertex_batch.local.gemini``, with the model's
+catalog limits and thinking defaults) and the same model backend, so an online answer and a batch answer to
+the same request agree (same tokens, so the same cost at the same price share). Refusals are Google
 error bodies: 400 ``INVALID_ARGUMENT`` for a bad request (e.g. ``Please use a valid role: user, model.``),
 404 ``NOT_FOUND`` for a model the catalog does not serve online there, or an unknown method.
 ``--fault-row-delay-s`` slows each call as it slows each batch row.
@@ -140,13 +141,15 @@ def _prompt_and_backend(
     config: ServiceConfig,
     models: ModelHost,
     read_text_file: Callable[[str], str] | None,
+    model: ModelInfo | None = None,
 ) -> tuple[ChatPrompt, ModelBackend]:
-    """The backend's prompt for a request ``body`` (a ``message`` JSON object) and the loaded backend."""
+    """The backend's prompt for a request ``body`` (a ``message`` JSON object) to ``model`` and the loaded
+    backend."""
     if not isinstance(body, dict):
         raise bad_request(f"The request body must be a {message} JSON object.")
     try:
         prompt = gemini.to_prompt(
-            body, default_max_tokens=config.default_max_output_tokens, read_text_file=read_text_file
+            body, default_max_tokens=config.default_max_output_tokens, read_text_file=read_text_file, model=model
         )
     except gemini.RowError as err:
         raise ApiError(err.code, err.message, err.status) from None
@@ -165,10 +168,11 @@ def generate_content(
     faults: Faults,
     traffic: str = STANDARD,
     read_text_file: Callable[[str], str] | None = None,
+    model: ModelInfo | None = None,
 ) -> dict[str, Any]:
     """The ``GenerateContentResponse`` for one ``GenerateContentRequest`` served in lane ``traffic``;
     raises ``ApiError``."""
-    prompt, backend = _prompt_and_backend(body, "GenerateContentRequest", config, models, read_text_file)
+    prompt, backend = _prompt_and_backend(body, "GenerateContentRequest", config, models, read_text_file, model)
     if faults.row_delay_s > 0:
         time.sleep(faults.row_delay_s)
     (result,) = generate_each(backend, [prompt])
@@ -185,9 +189,10 @@ def count_tokens(
     config: ServiceConfig,
     models: ModelHost,
     read_text_file: Callable[[str], str] | None = None,
+    model: ModelInfo | None = None,
 ) -> dict[str, Any]:
     """The ``CountTokensResponse`` of a ``CountTokensRequest`` (contents, systemInstruction, ...)."""
-    prompt, backend = _prompt_and_backend(body, "CountTokensRequest", config, models, read_text_file)
+    prompt, backend = _prompt_and_backend(body, "CountTokensRequest", config, models, read_text_file, model)
     tokens = prompt_token_count(backend, prompt)
     characters = sum(len("".join(message["content"].split())) for message in prompt.messages)
     return {
