@@ -3,7 +3,8 @@ land answers, build downstream; report on and cancel a run.
 
 The run goes in waves: a wave holds the request models whose inputs need no answer of a later wave. For each
 wave: ``dbt build +R`` (validation tests included), then per request model: attach to jobs an earlier run left
-unlanded, submit the rows not yet settled (chunked by ``max_rows_per_job``), and let the job loop
+unlanded, answer the rows not yet settled in the model's lane (``flex_lane.Lanes``: Flex PayGo calls for small
+deltas, else batch jobs), submit batch jobs for the rest (chunked by ``max_rows_per_job``), and let the job loop
 (``job_loop.JobLoop``) watch, land and retry. After the last wave the rest of the selection is built.
 
 - ``build`` does all of it and waits (``submit`` then ``resume --wait``);
