@@ -89,13 +89,14 @@ class BuildOptions:
     def resolve(cls, settings: RunSettings | None = None, *, local: bool, **flags: Any) -> BuildOptions:
         """The options of a run: ``settings`` (flags > ``VERTEX_BATCH_*`` > defaults) for a local or cloud run."""
         settings = settings or RunSettings()
-        given = {"online_concurrency": settings.online_concurrency, "lane": settings.lane, **flags}
-        return cls(
-            max_concurrent_jobs=settings.max_concurrent_jobs,
-            poll_seconds=settings.poll(local),
-            retry_backoff_seconds=settings.backoff(local),
-            **given,
-        )
+        chosen = {
+            "max_concurrent_jobs": settings.max_concurrent_jobs,
+            "poll_seconds": settings.poll(local),
+            "retry_backoff_seconds": settings.backoff(local),
+            "online_concurrency": settings.online_concurrency,
+            "lane": settings.lane,
+        }
+        return cls(**{**chosen, **flags})
 
 
 @dataclass(frozen=True)
