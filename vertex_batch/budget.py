@@ -4,7 +4,9 @@
 estimates of every request model about to be queued are checked together (``check_plan``); before each job or
 wave the run's committed cost (landed, exact, plus the estimates of what is in flight) plus the next spend must
 stay within the limit (``allow``); a model without a price cannot be held to a limit (``check_priced``). Once
-``allow`` refuses, the budget stays stopped and says why (``stopped``): the loop submits nothing more.
+``allow`` refuses, the budget stays stopped and says why (``stopped``): the loop submits nothing more. What calls
+outside batch jobs (Flex and online lanes, ``flex_lane``) spent is counted in (``spent_in_lanes``) on top of the
+committed cost the job loop reports.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Budget:
 
     limit_usd: float | None = None
     stopped: str = ""  # one line: why spending stopped ("" while allowed)
+    lanes_usd: float = 0.0  # landed spend of Flex and online calls (the job loop knows only its jobs)
 
     @property
     def limited(self) -> bool:
@@ -35,9 +38,14 @@ class Budget:
                 "checked; add its price to vertex_batch/catalog.toml (or run without --max-cost)"
             )
 
+    def spent_in_lanes(self, usd: float) -> None:
+        """Count a landed Flex or online append's exact cost."""
+        self.lanes_usd += usd
+
     def check_plan(self, estimated_usd: float, committed_usd: float = 0.0) -> None:
         """Before a wave is queued: what the run has committed plus the estimate of everything about to be queued
         must fit, and a stopped budget queues nothing more."""
+        committed_usd += self.lanes_usd
         if self.stopped:
             raise BudgetExceeded(f"{self.stopped}; nothing more was submitted (landed rows are kept)")
         if self.limit_usd is not None and committed_usd + estimated_usd > self.limit_usd * _SLACK:
@@ -52,6 +60,7 @@ class Budget:
         budget for the rest of the run."""
         if self.stopped:
             return False
+        committed_usd += self.lanes_usd
         if self.limit_usd is None or committed_usd + next_usd <= self.limit_usd * _SLACK:
             return True
         self.stopped = (

@@ -78,6 +78,9 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retry-backoff", type=float, default=None, help=describe(RunSettings, "retry_backoff_seconds")
     )
+    parser.add_argument(
+        "--lane", choices=("auto", "batch", "flex", "online"), default=None, help=describe(RunSettings, "lane")
+    )
     parser.add_argument("--keep-tables", action="store_true", help="keep the staged input and raw job output tables")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     parser.add_argument("--local", action="store_true", help="start (or reuse) the local stack and run against it")
@@ -207,6 +210,7 @@ def _options(args: argparse.Namespace, run_id: str | None = None):
         "max_concurrent_jobs": getattr(args, "max_concurrent_jobs", None),
         "poll_seconds": getattr(args, "poll_seconds", None),
         "retry_backoff_seconds": getattr(args, "retry_backoff", None),
+        "lane": getattr(args, "lane", None),
     }
     settings = RunSettings(**{name: value for name, value in given.items() if value is not None})
     return BuildOptions.resolve(

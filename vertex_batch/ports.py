@@ -13,8 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from vertex_batch.catalog import Lane
 from vertex_batch.checks import Check
 from vertex_batch.jobs import JobSnapshot, JobSpec
+from vertex_batch.lane_ports import LaneAdapters
 from vertex_batch.ledger import LedgerEntry
 from vertex_batch.regions import IOPlan, Region
 from vertex_batch.request_models import Estimate, Landed, Pending, RequestModel, StagedInput
@@ -88,7 +90,7 @@ class JobLedger(Protocol):
 class CostModel(Protocol):
     """Estimates before submitting and actual cost after landing (prices from the model catalog)."""
 
-    def estimate(self, model: RequestModel, pending: Pending) -> Estimate: ...
+    def estimate(self, model: RequestModel, pending: Pending, lane: Lane = "batch") -> Estimate: ...
 
     def actual(self, model: RequestModel, landed: Landed) -> float: ...
 
@@ -143,6 +145,7 @@ class RunAdapters:
     warehouse: BatchWarehouse
     ledger: JobLedger
     costs: CostModel
+    lanes: LaneAdapters | None = None  # Flex and online calls (None: batch jobs only)
 
 
 class Backends(Protocol):

@@ -37,6 +37,8 @@ class ModelReport:
     actual_cost_usd: float = 0.0
     failures: list[tuple[str, int]] = field(default_factory=list)
     note: str = ""
+    lane: str = ""  # batch, flex or online: how the pending rows were answered (``lanes.choose_lane``)
+    lane_reason: str = ""
 
 
 @dataclass

@@ -35,6 +35,8 @@ class BatchSettings:
     gcs_prefix: str | None = None
     location: str | None = None
     family: str = "gemini"
+    lane: str = field(default="auto", compare=False)  # auto / batch / flex / online (``lanes.choose_lane``)
+    flex_max_rows: int = field(default=500, compare=False)
     # The jobs' modelParameters (embeddings: outputDimensionality / autoTruncate from meta); part of the identity.
     model_parameters: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
@@ -89,6 +91,8 @@ class BatchSettings:
             gcs_prefix=merged.gcs_prefix,
             location=merged.location,
             family=family,
+            lane=merged.lane,
+            flex_max_rows=merged.flex_max_rows,
             model_parameters=params or None,
         )
 

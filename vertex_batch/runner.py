@@ -3,7 +3,8 @@ land answers, build downstream; report on and cancel a run.
 
 The run goes in waves: a wave holds the request models whose inputs need no answer of a later wave. For each
 wave: ``dbt build +R`` (validation tests included), then per request model: attach to jobs an earlier run left
-unlanded, submit the rows not yet settled (chunked by ``max_rows_per_job``), and let the job loop
+unlanded, answer the rows not yet settled in the model's lane (``flex_lane.Lanes``: Flex PayGo calls for small
+deltas, else batch jobs), submit batch jobs for the rest (chunked by ``max_rows_per_job``), and let the job loop
 (``job_loop.JobLoop``) watch, land and retry. After the last wave the rest of the selection is built.
 
 - ``build`` does all of it and waits (``submit`` then ``resume --wait``);
@@ -26,9 +27,12 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from vertex_batch.budget import Budget
+from vertex_batch.catalog import Lane
 from vertex_batch.errors import ConfigurationError
+from vertex_batch.flex_lane import Lanes
 from vertex_batch.job_loop import JobLoop, LoopOptions
 from vertex_batch.landing import ledger_table
+from vertex_batch.lanes import lane_of_job
 from vertex_batch.ledger import LedgerEntry
 from vertex_batch.lifecycle import check_models, served_in
 from vertex_batch.manifest import Manifest, ModelNode
@@ -78,17 +82,21 @@ class BuildOptions:
     keep_tables: bool = False
     location: str | None = None
     run_id: str = field(default_factory=new_run_id)
+    online_concurrency: int = 16  # Flex and online calls in flight (``settings.RunSettings``)
+    lane: str | None = None  # every request model's lane in this run (None: each its own)
 
     @classmethod
     def resolve(cls, settings: RunSettings | None = None, *, local: bool, **flags: Any) -> BuildOptions:
         """The options of a run: ``settings`` (flags > ``VERTEX_BATCH_*`` > defaults) for a local or cloud run."""
         settings = settings or RunSettings()
-        paced = {
+        chosen = {
             "max_concurrent_jobs": settings.max_concurrent_jobs,
             "poll_seconds": settings.poll(local),
             "retry_backoff_seconds": settings.backoff(local),
+            "online_concurrency": settings.online_concurrency,
+            "lane": settings.lane,
         }
-        return cls(**{**paced, **flags})
+        return cls(**{**chosen, **flags})
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,7 @@ class Runner:
         self.report = BuildReport(run_id=options.run_id, dry_run=options.dry_run)
         self.budget = Budget(self._max_cost())
         self.loop: JobLoop | None = None
+        self.lanes: Lanes | None = None
 
     # --- the commands --------------------------------------------------------------------------------
     def build(self) -> BuildReport:
@@ -145,18 +154,20 @@ class Runner:
         found = [(table, entry) for table, entry in self._ledger_entries() if entry.run_id == run_id]
         jobs = []
         for table, entry in found:
-            snapshot = self._job_service(table, entry).get(entry.job_name)
+            lane = lane_of_job(entry.job_name)  # calls of the Flex and online lanes: their ledger row says it all
+            snapshot = self._job_service(table, entry).get(entry.job_name) if lane == "batch" else None
             jobs.append(
                 {
                     "job": entry.job_name,
                     "request_model": entry.request_model,
                     "attempt": entry.attempt,
                     "chunk": entry.chunk,
-                    "state": snapshot.state_name,
+                    "state": snapshot.state_name if snapshot else entry.state,
                     "rows": entry.rows_submitted,
-                    "successful": snapshot.successful,
-                    "failed": snapshot.failed,
+                    "successful": snapshot.successful if snapshot else entry.successful_count,
+                    "failed": snapshot.failed if snapshot else entry.failed_count,
                     "landed": entry.landed,
+                    "lane": lane,
                 }
             )
         return RunStatus(run_id, jobs, summarize_costs(entry for _, entry in found))
@@ -212,6 +223,16 @@ class Runner:
             progress=self.progress,
             clock=self.clock,
             budget=self.budget,
+        )
+        self.lanes = Lanes(
+            adapters.lanes,
+            loop,
+            self.budget,
+            region,
+            self.options.online_concurrency,
+            loop.options.retry_backoff_seconds,
+            override=self.options.lane,
+            estimate=lambda model, pending, lane: self._estimate(loop, model, pending, lane),
         )
         try:
             for index, wave in enumerate(manifest.waves(nodes)):
@@ -298,6 +319,7 @@ class Runner:
         """Attach, submit what is pending, and (with ``wait``) watch until all landed. True when settled."""
 
         def before_queue(fresh: list[tuple[RequestModel, Pending]]) -> None:
+            fresh = [(model, pending) for model, pending in fresh if model.name not in lanes.answered]
             for model, pending in fresh:
                 report = self._estimate(loop, model, pending)
                 if pending.rows == 0:
@@ -307,14 +329,27 @@ class Runner:
             if estimated:
                 self.budget.check_plan(estimated, loop.committed_usd())
 
-        if not loop.settle(models, lambda model: self._pending(loop, model), wait=wait, before_queue=before_queue):
+        lanes = self.lanes
+        assert lanes is not None
+        lanes.recover(models)
+
+        def pending_for(model: RequestModel) -> Pending:
+            """Rows left for batch jobs once the Flex or online lane (if it is the model's) answered its rows."""
+            return lanes.answer(model, self._pending(loop, model))
+
+        if not loop.settle(models, pending_for, wait=wait, before_queue=before_queue):
             return False
         for model in models:
             self._finish_model(loop, model)
         return True
 
     def _dry_run(self, loop: JobLoop, model: RequestModel) -> None:
-        report = self._estimate(loop, model, self._pending(loop, model))
+        pending = self._pending(loop, model)
+        assert self.lanes is not None
+        choice = self.lanes.choose(model, pending.rows)
+        if pending.rows:
+            self.progress.message(f"{model.name}: {choice.describe()}")
+        report = self._estimate(loop, model, pending, choice.lane)
         first, *rest = report.estimate_details or [f"{report.pending_rows} rows to submit"]
         self.progress.message(f"{model.name}: {first}")
         for line in rest:
@@ -326,10 +361,10 @@ class Runner:
             return loop.warehouse.all_rows(model)
         return loop.warehouse.pending(model, retry=False)
 
-    def _estimate(self, loop: JobLoop, model: RequestModel, pending: Pending) -> ModelReport:
-        """Record the pending rows and their estimate in the model's report; refuse an unpriced model under a
-        budget."""
-        estimate = loop.costs.estimate(model, pending)
+    def _estimate(self, loop: JobLoop, model: RequestModel, pending: Pending, lane: Lane = "batch") -> ModelReport:
+        """Record the pending rows and their estimate (at ``lane``'s price) in the model's report; refuse an
+        unpriced model under a budget."""
+        estimate = loop.costs.estimate(model, pending, lane)
         if pending.rows:
             self.budget.check_priced(model.name, model.settings.model, estimate.priced)
         report = loop.state(model).report

@@ -51,6 +51,19 @@ class RequestModelDefaults(BaseModel):
     location: str | None = Field(
         None, description="Vertex AI region of the batch jobs (default: from the dataset location, US -> us-central1)"
     )
+    lane: Literal["auto", "batch", "flex", "online"] = Field(
+        "auto",
+        description="how pending rows are answered: batch (jobs), flex (Flex PayGo calls at the batch price, global "
+        "endpoint), online (standard-price calls, opt-in only) or auto (flex when the pending rows are at most "
+        "flex_max_rows and the model catalog gives the model Flex, else batch)",
+    )
+    flex_max_rows: int = Field(
+        500,
+        ge=0,
+        description="lane auto: the most pending rows sent to Flex. Measured: 16 calls at a time with 10% throttled "
+        "answer 0.62 of 16 rows per call time, so 500 rows take ~8.5 min at 10 s a call, under the ~10 min a small "
+        "batch job queues at best (benchmarks/README.md, small deltas)",
+    )
 
     @classmethod
     def from_vars(cls, dbt_vars: dict[str, Any] | None = None) -> RequestModelDefaults:
@@ -74,6 +87,12 @@ class RunSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     max_concurrent_jobs: int = Field(4, ge=1, description="jobs in flight at once")
+    online_concurrency: int = Field(
+        16, ge=1, description="Flex and online calls in flight at once (each backs off on 429 and 503)"
+    )
+    lane: Literal["auto", "batch", "flex", "online"] | None = Field(
+        None, description="lane of every request model of the run, over meta.vertex_batch.lane (e.g. batch)"
+    )
     poll_seconds: float | None = Field(None, gt=0, description="seconds between job polls (1 local, 30 cloud)")
     retry_backoff_seconds: float | None = Field(
         None,

@@ -1,7 +1,8 @@
 """The one wiring point: the runner's adapters on the official Google clients (``ports.Backends``).
 
 ``CloudBackends`` builds, per run, the job service (``JobServiceClient``), the warehouse IO (BigQuery and Cloud
-Storage, location-aware), the ledger and the cost model (``countTokens`` through ``LlmUtilityServiceClient``).
+Storage, location-aware), the ledger, the cost model (``countTokens`` through ``LlmUtilityServiceClient``) and the
+Flex and online lanes (``generateContent`` through ``PredictionServiceClient``).
 Endpoints come from ``Connections``: Google Cloud with Application Default Credentials, or the local stack's
 endpoints from ``VERTEX_BATCH_*`` variables. The CLI builds one; tests build fakes instead.
 """
@@ -17,8 +18,10 @@ from vertex_batch.checks import Check
 from vertex_batch.connections import Connections
 from vertex_batch.estimate import CountedCosts
 from vertex_batch.job_client import JobClient
+from vertex_batch.lane_warehouse import LaneWarehouse
 from vertex_batch.ledger import LedgerEntry
 from vertex_batch.ledger_table import BigQueryLedger, LedgerTable
+from vertex_batch.online_calls import CloudLanes
 from vertex_batch.ports import JobService, RunAdapters
 from vertex_batch.regions import Region
 from vertex_batch.request_models import RequestModel
@@ -73,6 +76,7 @@ class CloudBackends:
             warehouse=WarehouseIO(self.warehouse, planner=planner),
             ledger=BigQueryLedger(self.warehouse),
             costs=CountedCosts(runner_for=self.warehouse, counter_for=counter_for, warn=warn),
+            lanes=CloudLanes(connections, LaneWarehouse(self.warehouse)),
         )
 
     def ledger_entries(self, tables: Sequence[str]) -> list[tuple[str, LedgerEntry]]:

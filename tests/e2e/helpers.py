@@ -21,8 +21,12 @@ Env = LocalDataset
 
 
 @contextmanager
-def running_stack(state_dir: Path, backend: str = "fake-fast-test", *service_args: str) -> Iterator[LocalStack]:
-    stack = LocalStack(StackConfig.with_free_ports(state_dir, backend=backend, service_args=tuple(service_args)))
+def running_stack(
+    state_dir: Path, backend: str = "fake-fast-test", *service_args: str, env: dict[str, str] | None = None
+) -> Iterator[LocalStack]:
+    """A stack on free ports; ``env``: ``VERTEX_LOCAL_*`` settings of its servers."""
+    config = StackConfig.with_free_ports(state_dir, backend=backend, service_args=tuple(service_args), env=env or {})
+    stack = LocalStack(config)
     try:
         stack.up()
         yield stack

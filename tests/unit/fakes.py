@@ -1,13 +1,15 @@
 """In-memory fakes of the job loop's ports: a clock, a job service, a warehouse, a ledger and costs.
 
 They share one dict of tables (table id → rows), so a job reads what staging wrote and writes what landing reads.
-A row is ``{"key": str, "status": str}`` (``""`` for success). ``Responder(key, attempt)`` decides each row's status.
+A row is ``{"key": str, "status": str}`` (``""`` for success). ``Responder(key, attempt)`` decides each row's status,
+in batch jobs and in the Flex and online lanes (``FakeOnlineCaller``, whose calls land through ``FakeWarehouse``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -17,6 +19,8 @@ from vertex_batch.checks import Check
 from vertex_batch.errors import JobError, JobNotFound, RequestTableError
 from vertex_batch.job_loop import JobLoop, LoopOptions
 from vertex_batch.jobs import JobSnapshot, JobSpec, JobState
+from vertex_batch.lane_ports import FLEX_TRAFFIC, Answer, CallResult, LaneRequest, Recovered, StagedCalls
+from vertex_batch.lanes import lane_of_job
 from vertex_batch.ledger import LedgerEntry
 from vertex_batch.ports import RunAdapters
 from vertex_batch.regions import Region
@@ -213,8 +217,37 @@ class FakeWarehouse:
         return {row["job"] for row in self.landing.get(model.name, [])}
 
     def land(self, model: RequestModel, staged: StagedInput, snapshot: JobSnapshot, attempt: int) -> Landed:
-        rows = self.tables.get(snapshot.output_table or staged.output_table, [])
-        if snapshot.name not in self.landed_jobs(model):
+        return self._append(model, self.tables.get(snapshot.output_table or staged.output_table, []), attempt)
+
+    def stage_calls(self, model: RequestModel, pending: Pending, attempt: int, run_id: str) -> StagedCalls:
+        keys = json.loads(pending.query)
+        requests = tuple(LaneRequest(row, json.dumps({"key": key})) for row, key in enumerate(keys))
+        return StagedCalls(f"{model.table_id}__lane_input_{run_id}_{attempt}", requests)
+
+    def land_answers(
+        self, model: RequestModel, staged: StagedCalls, answers: list[Answer], job_name: str, attempt: int
+    ) -> Landed:
+        keys = {request.row: json.loads(request.request)["key"] for request in staged.requests}
+        rows = [{"key": keys[answer.row], "status": answer.result.status, "job": job_name} for answer in answers]
+        return self._append(model, rows, attempt)
+
+    def release(self, staged: StagedCalls) -> None:
+        self.discarded.append(staged.input_table)
+
+    def recover(self, model: RequestModel, known: set[str]) -> list[Recovered]:
+        appends: dict[str, list[dict]] = {}
+        for row in self.landing.get(model.name, []):
+            if lane_of_job(row["job"]) != "batch" and row["job"] not in known:
+                appends.setdefault(row["job"], []).append(row)
+        found = []
+        for name, rows in appends.items():
+            ok = sum(1 for row in rows if row["status"] == "")
+            found.append(Recovered(name, rows[0]["attempt"], ok, len(rows) - ok, Landed(rows=len(rows))))
+        return found
+
+    def _append(self, model: RequestModel, rows: list[dict], attempt: int) -> Landed:
+        """Append a job's (or a lane append's) rows once per job name."""
+        if rows and rows[0]["job"] not in self.landed_jobs(model):
             self.landing.setdefault(model.name, []).extend(dict(row, attempt=attempt) for row in rows)
         failures: dict[str, int] = {}
         for row in rows:
@@ -288,6 +321,45 @@ class FakeCosts:
         return landed.rows * self.per_row if model.settings.model not in self.unpriced else 0.0
 
 
+@dataclass
+class FakeOnlineCaller:
+    """Answers a staged request (``{"key": ...}``) with ``responder(key, call number)`` as its status, served in
+    ``traffic(key)``; ``during(call number)`` runs inside each call (e.g. ``_thread.interrupt_main``)."""
+
+    responder: Responder = all_succeed
+    traffic: Callable[[str], str] = lambda key: FLEX_TRAFFIC
+    during: Callable[[int], object] | None = None
+    calls: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, request_json: str) -> CallResult:
+        key = json.loads(request_json)["key"]
+        with self._lock:
+            self.calls.append(key)
+            number, attempt = len(self.calls), self.calls.count(key)
+        if self.during is not None:
+            self.during(number)
+        status = self.responder(key, attempt)
+        usage = {"promptTokenCount": 10, "candidatesTokenCount": 5, "trafficType": self.traffic(key)}
+        answer = {"candidates": [{"content": {"parts": [{"text": "ok"}]}}], "usageMetadata": usage}
+        response = None if status else answer
+        refused = status.startswith(("Forbidden", "Not Found"))  # the call's refusal, not the row's
+        return CallResult(response, status, EPOCH, None if status else self.traffic(key), fatal=refused)
+
+
+@dataclass
+class FakeLanes:
+    """``lane_ports.LaneAdapters`` over a ``World``: its warehouse stores, one fake caller answers every lane."""
+
+    store: FakeWarehouse
+    calls: FakeOnlineCaller = field(default_factory=FakeOnlineCaller)
+    lanes_called: list[str] = field(default_factory=list)
+
+    def caller(self, lane: str, model: RequestModel) -> FakeOnlineCaller:
+        self.lanes_called.append(lane)
+        return self.calls
+
+
 def request_model(name: str = "reviews", *, per_job: int = 200_000, attempts: int = 3) -> RequestModel:
     settings = BatchSettings(
         key=("id",), model="gemini-3.5-flash", max_rows_per_job=per_job, max_attempts=attempts, input="bigquery"
@@ -353,6 +425,7 @@ class FakeBackends:
     dataset_locations: dict[str, str] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     adapters_made: list[tuple[str, Region, bool]] = field(default_factory=list)
+    lanes: FakeLanes | None = None  # None: batch jobs only
 
     def dataset_location(self, dataset: str) -> str | None:
         return self.dataset_locations.get(dataset, self.location)
@@ -365,7 +438,7 @@ class FakeBackends:
 
     def adapters(self, project: str, region: Region, *, dry_run: bool, warn: Callable[[str], object]) -> RunAdapters:
         self.adapters_made.append((project, region, dry_run))
-        return RunAdapters(self.world.jobs, self.world.warehouse, self.world.ledger, self.world.costs)
+        return RunAdapters(self.world.jobs, self.world.warehouse, self.world.ledger, self.world.costs, self.lanes)
 
     def ledger_entries(self, tables: list[str]) -> list[tuple[str, LedgerEntry]]:
         return [(f"p.ds.{LEDGER}", entry) for entry in self.world.ledger.rows.values()]

@@ -86,7 +86,7 @@ def test_landing_columns_of_a_kind_are_its_first_family() -> None:
 def test_documented_request_model_defaults_match_the_settings() -> None:
     docs = (REPO / "models" / "vertex_batch_docs.md").read_text()
     defaults = RequestModelDefaults()
-    for name in ("model", "max_rows_per_job", "max_attempts", "input"):
+    for name in ("model", "max_rows_per_job", "max_attempts", "input", "lane", "flex_max_rows"):
         row = next(line for line in docs.splitlines() if line.startswith(f"| `{name}` |"))
         assert f"vertex_batch_{name}" in row and str(getattr(defaults, name)) in row, row
     assert "destination_dataset" not in docs
