@@ -36,9 +36,8 @@ from vertex_batch.landing import LANE_PREFIXES
 from vertex_batch.lane_ports import FLEX_TRAFFIC, Answer, LaneAdapters, LaneRequest, StagedCalls
 from vertex_batch.lanes import LaneChoice, choose_lane
 from vertex_batch.ledger import LedgerEntry
-from vertex_batch.progress import clock_text
 from vertex_batch.regions import Region
-from vertex_batch.report import ModelReport
+from vertex_batch.report import ModelReport, clock_text
 from vertex_batch.request_models import Landed, Pending, RequestModel
 
 APPEND_ROWS = 50

@@ -14,15 +14,9 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from vertex_batch.jobs import JobSnapshot
+from vertex_batch.report import clock_text
 
 NO_COUNTS = "row counts not reported while the job runs"
-
-
-def clock_text(seconds: float) -> str:
-    """``mm:ss`` or ``h:mm:ss``."""
-    seconds = max(int(seconds), 0)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours:d}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
 
 
 def job_line(label: str, snapshot: JobSnapshot, rows: int, elapsed: float) -> str:

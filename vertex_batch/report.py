@@ -17,6 +17,13 @@ EXIT_INTERRUPTED = 130
 FAILED_STATE_NAMES = frozenset(state.value for state in FAILED_STATES)
 
 
+def clock_text(seconds: float) -> str:
+    """``mm:ss`` or ``h:mm:ss``."""
+    seconds = max(int(seconds), 0)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours:d}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
+
+
 @dataclass
 class ModelReport:
     """Per request model: what was pending, submitted and answered."""

@@ -28,7 +28,7 @@ def test_an_online_answer_uses_what_a_batch_row_uses(tmp_path: Path) -> None:
     host = ModelHost("fake-fast-test")
     host.start()
     info = catalog().get(THINKING_MODEL)
-    online = generate_content(REQUEST, config, host, Faults(config), FLEX, model=info)
+    online = generate_content(REQUEST, info, config, host, Faults(config), FLEX)
     prompt = gemini.to_prompt(REQUEST, default_max_tokens=config.default_max_output_tokens, model=info)
     (generation,) = generate_each(host.get(), [prompt])
     batch = gemini.to_response(generation, gemini.batch_model_version(info.id))

@@ -30,6 +30,9 @@ CORE = (
     "checks.py",
     "errors.py",
     "runner.py",
+    "lanes.py",
+    "lane_ports.py",
+    "flex_lane.py",
 )
 FORBIDDEN = ("google", "dbt", "vertex_batch.progress", "vertex_batch.cli", "vertex_batch.views", "tqdm")
 MAX_LINES = 450
