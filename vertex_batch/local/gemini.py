@@ -102,18 +102,24 @@ def _field(obj: Mapping[str, Any], camel: str) -> Any:
     return obj.get(snake)
 
 
-def load_request(value: Any) -> dict[str, Any]:
-    """The request of one row as a dict: a JSON column value, or a STRING column holding JSON."""
+def load_json_object(value: Any, what: str, field: str = "request") -> dict[str, Any]:
+    """A row's ``field`` as a dict: a JSON column value, or a STRING column holding JSON; ``what`` names what it
+    must be (``a GenerateContentRequest``) in the row error otherwise."""
     if value is None:
-        raise invalid("The request is empty: each row needs a GenerateContentRequest in its request field.")
+        raise invalid(f"The {field} is empty: each row needs {what} in its {field} field.")
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError as err:
-            raise invalid(f"The request is not valid JSON: {err.msg} at position {err.pos}.") from None
+            raise invalid(f"The {field} is not valid JSON: {err.msg} at position {err.pos}.") from None
     if not isinstance(value, dict):
-        raise invalid(f"The request must be a JSON object (a GenerateContentRequest), not a JSON {_json_type(value)}.")
+        raise invalid(f"The {field} must be a JSON object ({what}), not a JSON {_json_type(value)}.")
     return value
+
+
+def load_request(value: Any) -> dict[str, Any]:
+    """The request of one Gemini row (``load_json_object``)."""
+    return load_json_object(value, "a GenerateContentRequest")
 
 
 def _json_type(value: Any) -> str:

@@ -31,7 +31,7 @@ from google.cloud import bigquery
 
 from vertex_batch.catalog import ModelInfo
 from vertex_batch.local.backends import ChatPrompt, Generation
-from vertex_batch.local.gemini import RPC_STATUS, invalid, level_budget
+from vertex_batch.local.gemini import RPC_STATUS, invalid, level_budget, load_json_object
 from vertex_batch.local.service.family import GenerativeFamily, Outcome
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -41,16 +41,7 @@ TOOL_FIELDS = ("tools", "tool_choice", "functions", "function_call")
 
 
 def _body(value: Any) -> dict[str, Any]:
-    if value is None:
-        raise invalid("The body is empty: each row needs a chat completions request in its body field.")
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise invalid(f"The body is not valid JSON: {err.msg} at position {err.pos}.") from None
-    if not isinstance(value, dict):
-        raise invalid("The body must be a JSON object (a chat completions request).")
-    return value
+    return load_json_object(value, "a chat completions request", "body")
 
 
 def _number(body: dict[str, Any], name: str, low: float, high: float, integer: bool = False) -> Any:

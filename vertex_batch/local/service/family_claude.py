@@ -46,7 +46,7 @@ from typing import Any
 
 from vertex_batch.catalog import ModelInfo, Thinking
 from vertex_batch.local.backends import ChatPrompt, Generation
-from vertex_batch.local.gemini import HTTP_REASONS, invalid, level_budget
+from vertex_batch.local.gemini import HTTP_REASONS, invalid, level_budget, load_json_object
 from vertex_batch.local.service.family import GenerativeFamily
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
@@ -79,16 +79,7 @@ def claude_status(code: int, message: str) -> str:
 
 
 def _body(value: Any) -> dict[str, Any]:
-    if value is None:
-        raise invalid("The request is empty: each row needs a Messages API body in its request field.")
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise invalid(f"The request is not valid JSON: {err.msg} at position {err.pos}.") from None
-    if not isinstance(value, dict):
-        raise invalid("The request must be a JSON object (a Messages API body).")
-    return value
+    return load_json_object(value, "a Messages API body", "request")
 
 
 def _integer(body: dict[str, Any], name: str, low: int, where: str = "") -> int | None:

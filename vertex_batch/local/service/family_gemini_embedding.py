@@ -19,7 +19,6 @@ length; ``output_dimensionality`` cuts it from the end without re-normalising, a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from vertex_batch.local.backends.embedding import unit_values
-from vertex_batch.local.gemini import RowError, content_text, invalid
+from vertex_batch.local.gemini import RowError, content_text, invalid, load_json_object
 from vertex_batch.local.proto_json import EMBED_REQUEST_TYPES, ProtoJsonError, parse_request
 from vertex_batch.local.service.embeddings import EmbeddingInstance, embedding_model, too_long
 from vertex_batch.local.service.family import Batch, Family, Outcome, Pause, RowFault
@@ -51,13 +50,7 @@ def resized(values: tuple[float, ...], size: int) -> list[float]:
 
 
 def _request(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise invalid(f"The request is not valid JSON: {err.msg} at position {err.pos}.") from None
-    if not isinstance(value, dict):
-        raise invalid("The request must be a JSON object (an EmbedContentRequest).")
+    value = load_json_object(value, "an EmbedContentRequest")
     try:
         return parse_request(value, EMBED_REQUEST_TYPES)
     except ProtoJsonError as err:
