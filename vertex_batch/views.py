@@ -74,7 +74,7 @@ def model_json(info: ModelInfo, today: date) -> dict[str, Any]:
         "access_blocked": info.access_blocked.isoformat() if info.access_blocked else None,
         "retirement": info.retirement.isoformat() if info.retirement else None,
         "replacement": info.replacement,
-        "regions": list(info.regions),
+        "regions": None if info.regions is None else list(info.regions),
         "global_endpoint": info.global_endpoint,
         "multi_region_endpoints": list(info.multi_region_endpoints),
         "batch_io": list(info.batch_io),

@@ -129,3 +129,22 @@ def test_project_vars_as_dbt_resolves_them_for_the_package(tmp_path) -> None:
     defaults = RequestModelDefaults.from_vars(project.project_vars())
     assert (defaults.model, defaults.max_attempts) == ("gemini-b", 7)
     assert DbtProject(project_dir=tmp_path / "missing").project_vars() == {}
+
+
+def test_models_lists_the_catalog_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from vertex_batch.cli import main
+
+    assert main(["models", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    current = [model for model in catalog().models if model.status() != "retired"]
+    assert [entry["id"] for entry in listed] == [model.id for model in current]
+    for entry in listed:
+        assert {"id", "publisher", "kind", "status", "retirement", "replacement", "prices", "flex"} <= set(entry)
+        assert entry["status"] in ("available", "preview", "retiring")
+    assert main(["models", "--json", "--all"]) == 0
+    everything = json.loads(capsys.readouterr().out)
+    retired = [entry for entry in everything if entry["status"] == "retired"]
+    assert retired and all(entry["retirement"] for entry in retired)
+    assert main(["models"]) == 0 and "model catalog checked" in capsys.readouterr().out
