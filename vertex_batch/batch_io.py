@@ -8,11 +8,14 @@ from dataclasses import dataclass, replace
 
 from vertex_batch.errors import ConfigurationError
 from vertex_batch.jobs import JobSnapshot
+from vertex_batch.prechecks import KeyAudit, audit_of, audit_sql
 from vertex_batch.regions import IOPlan
 from vertex_batch.request_models import Landed, Pending, RequestModel, StagedInput
 from vertex_batch.staging_bucket import Planner
 from vertex_batch.usage import JobUsage, job_usage
 from vertex_batch.warehouse import Warehouse, quote
+
+WORK_KINDS = ("input", "job")  # the kinds of ``WarehouseIO._work_table``
 
 
 @dataclass
@@ -68,6 +71,20 @@ class WarehouseIO:
 
     def _work_table(self, model: RequestModel, kind: str, run_id: str, attempt: int) -> str:
         return f"{model.table_id}__batch_{kind}_{run_id}_{attempt}"
+
+    def audit(self, model: RequestModel) -> KeyAudit:
+        sql = audit_sql(model.table_id, model.settings.key, model.settings.kind)
+        return audit_of(self._warehouse(model.table_id).run(sql))
+
+    def sweep(self, model: RequestModel, keep: set[str]) -> list[str]:
+        """Drop work tables (``_work_table``: staged inputs, raw job outputs) of ``model`` not in ``keep``."""
+        warehouse = self._warehouse(model.table_id)
+        dataset, name = model.table_id.rsplit(".", 1)
+        found = [table for kind in WORK_KINDS for table in warehouse.tables(dataset, f"{name}__batch_{kind}_")]
+        stale = [table for table in found if table not in keep]
+        for table in stale:
+            warehouse.drop(table)
+        return stale
 
     def stage(self, model: RequestModel, pending: Pending, attempt: int, run_id: str) -> list[StagedInput]:
         warehouse = self._warehouse(model.table_id)

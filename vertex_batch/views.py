@@ -32,6 +32,8 @@ def outcome_line(report: BuildReport) -> str | None:
     }
     if report.exit_code not in words:
         return None
+    if report.refused and not report.budget_stop and not report.interrupted:
+        words[report.exit_code] = f"{len(report.refused)} request model(s) refused before anything was submitted"
     verb = "dry run" if report.dry_run else "run"
     return f"vertex-batch {verb} {report.run_id}: {words[report.exit_code]}"
 

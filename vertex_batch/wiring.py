@@ -17,6 +17,7 @@ from vertex_batch.checks import Check
 from vertex_batch.connections import Connections
 from vertex_batch.estimate import CountedCosts
 from vertex_batch.job_client import JobClient
+from vertex_batch.lease_table import BigQueryLeases
 from vertex_batch.ledger import LedgerEntry
 from vertex_batch.ledger_table import BigQueryLedger, LedgerTable
 from vertex_batch.ports import JobService, RunAdapters
@@ -73,6 +74,7 @@ class CloudBackends:
             warehouse=WarehouseIO(self.warehouse, planner=planner),
             ledger=BigQueryLedger(self.warehouse),
             costs=CountedCosts(runner_for=self.warehouse, counter_for=counter_for, warn=warn),
+            leases=BigQueryLeases(self.warehouse),
         )
 
     def ledger_entries(self, tables: Sequence[str]) -> list[tuple[str, LedgerEntry]]:
