@@ -77,6 +77,7 @@ class DbtProject:
             argv += ["--quiet"]
         result = self._runner(command).invoke(argv)
         if not result.success:
+            _interrupted(result)
             raise DbtError(f"dbt {command} failed: {_failures(result)}")
         if command == "parse":
             self._parsed = (result.result, Manifest.load(target_path / "manifest.json"))
@@ -103,6 +104,7 @@ class DbtProject:
                 argv += ["--profiles-dir", str(self.profiles_dir)]
             result = dbtRunner().invoke(argv)
             if not result.success:
+                _interrupted(result)
                 raise DbtError(f"dbt deps failed: {_failures(result)}")
 
     def project_vars(self) -> dict[str, Any]:
@@ -151,6 +153,7 @@ class DbtProject:
         argv += self._common()
         result = self._runner("ls").invoke(argv)
         if not result.success:
+            _interrupted(result)
             raise DbtError(f"dbt ls failed: {_failures(result)}")
         return {json.loads(line)["unique_id"] for line in result.result or []}
 
@@ -204,6 +207,12 @@ def _newest_partial_parse(root: Path) -> Path | None:
     """The most recently written partial-parse file of an earlier invocation under ``root``, if any."""
     candidates = list(root.glob(f"*/{PARTIAL_PARSE_FILE}")) if root.is_dir() else []
     return max(candidates, key=_mtime, default=None)
+
+
+def _interrupted(result: Any) -> None:
+    """Ctrl-C inside dbt: ``dbtRunner`` returns it as the result's exception; raise it again (exit 130)."""
+    if isinstance(result.exception, KeyboardInterrupt):
+        raise KeyboardInterrupt
 
 
 def _failures(result: Any) -> str:

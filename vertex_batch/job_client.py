@@ -146,10 +146,14 @@ class JobClient:
         return sorted(jobs, key=lambda j: j.create_time or datetime.min, reverse=True)
 
     def cancel(self, name: str) -> None:
-        """Ask the service to cancel; a job that already ended is left as it is."""
+        """Ask the service to cancel; a job that already ended is left as it is. The service refuses that with
+        ``400 FAILED_PRECONDITION`` ("Cannot cancel BatchPredictionJob … because it is in state …"), which the REST
+        transport raises as a plain ``BadRequest``: the job's own state decides."""
         try:
             self.client.cancel_batch_prediction_job(name=name, retry=API_RETRY)
-        except core.FailedPrecondition:
-            return
+        except core.BadRequest as error:
+            if self.get(name).done:
+                return
+            raise JobError(f"could not cancel {name}: {error}") from error
         except (core.GoogleAPICallError, core.RetryError) as error:
             raise JobError(f"could not cancel {name}: {error}") from error

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from vertex_batch.budget import Budget
-from vertex_batch.errors import JobNotFound, ServiceUnavailable
+from vertex_batch.errors import JobError, JobNotFound, ServiceUnavailable
 from vertex_batch.job_create import create_once, find_created, intent_labels, intent_name, is_intent, job_labels
 from vertex_batch.jobs import FAILED_STATES, IDENTITY_LABELS, JobSnapshot, JobSpec, JobState
 from vertex_batch.ledger import LedgerEntry
@@ -111,6 +111,7 @@ class JobLoop:
 
     def queue(self, model: RequestModel, pending: Pending, attempt: int = 1) -> list[WorkItem]:
         """Stage ``pending`` rows into chunks and queue one job per chunk."""
+        self._still_ours()
         state = self.state(model)
         state.attempt = max(state.attempt, attempt)
         estimate = self.costs.estimate(model, pending)
@@ -203,7 +204,11 @@ class JobLoop:
         self._drop_queued()
         names = []
         for item in self.in_flight:
-            self.jobs.cancel(item.entry.job_name)
+            try:
+                self.jobs.cancel(item.entry.job_name)
+            except JobError as error:  # the others are still cancelled; this one is landed when it ends
+                self.progress.message(f"{item.model.name}: {error}")
+                continue
             names.append(item.entry.job_name)
         return names
 
@@ -223,6 +228,7 @@ class JobLoop:
                 self._land_one(item)
 
     def _land_one(self, item: WorkItem) -> None:
+        self._still_ours()
         model, entry, snapshot = item.model, item.entry, item.snapshot
         assert snapshot is not None
         # a job attached from the ledger: its input as the service reports it
@@ -311,8 +317,7 @@ class JobLoop:
         is lost is found by its labels, and the ledger then names the job."""
         assert item.spec is not None
         model, entry = item.model, item.entry
-        if self.guard is not None:
-            self.guard()
+        self._still_ours()
         snapshot = self._find_existing(item)
         how = "attaching to {name} (same rows, already submitted)"
         intent = ""
@@ -323,10 +328,11 @@ class JobLoop:
             try:
                 snapshot, found = create_once(self.jobs, item.spec, self.clock, self._taken(model))
             except ServiceUnavailable:  # the job may exist: its intent and staged input stay for the next run
-                self._drop_queued(keep=item)
+                self._drop_queued()
                 raise
-            except Exception:
+            except Exception:  # refused: no job was made
                 self.ledger.forget(model, intent)
+                entry.job_name = ""
                 self._drop_queued()  # the run stops here: leave no staged input behind
                 raise
             how = "{name} was created; its reply was lost, found by its labels" if found else "submitted {name}"
@@ -339,6 +345,11 @@ class JobLoop:
         report.submitted_rows += entry.rows_submitted
         report.jobs.append(snapshot.name)
         item.observe(snapshot)
+
+    def _still_ours(self) -> None:
+        """Stop (``guard`` raises) before staging, creating or landing once the run is no longer this process's."""
+        if self.guard is not None:
+            self.guard()
 
     def _taken(self, model: RequestModel) -> set[str]:
         """Jobs that are somebody's already: tracked by this loop, named in the ledger, or landed."""
@@ -386,12 +397,14 @@ class JobLoop:
         keep = {table for entry in entries for table in (entry.input_table, entry.output_table)}
         return self.warehouse.sweep(model, keep)
 
-    def _drop_queued(self, keep: WorkItem | None = None) -> None:
-        """Forget queued items and discard their staged input (but ``keep``'s: its job may exist)."""
+    def _drop_queued(self) -> None:
+        """Forget queued items and discard their staged input, except an item whose create was under way (an
+        intent in the ledger: a failed create, Ctrl-C): its job may exist and need that input; the ledger keeps
+        it, and the next run adopts the job or discards the input."""
         dropped = [item for item in self.items if item.phase == Phase.QUEUED]
         self.items = [item for item in self.items if item.phase != Phase.QUEUED]
         for item in dropped:
-            if item.staged is not None and not self.options.keep_tables and item is not keep:
+            if item.staged is not None and not self.options.keep_tables and not is_intent(item.entry.job_name):
                 self.warehouse.discard(item.staged)
         for state in self.models.values():
             state.drop_retry()
