@@ -166,7 +166,11 @@ class Chaos:
     def _ended(self, code: int, log: Path) -> None:
         self.exits.append(code)
         lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
-        self.runners.append({"log": log.name, "exit": code, "last_lines": lines[-2:]})
+        runner: dict[str, Any] = {"log": log.name, "exit": code, "last_lines": lines[-2:]}
+        starts = [number for number, line in enumerate(lines) if line.startswith("Traceback")]
+        if starts:
+            runner["traceback"] = lines[starts[0] : starts[0] + 60]
+        self.runners.append(runner)
 
     def run(self) -> dict[str, Any]:
         """Kill things ``kills`` times (or until the run completes first), then let the runner finish."""
@@ -189,11 +193,13 @@ class Chaos:
             process.send_signal(signal.SIGKILL if kind == "runner SIGKILL" else signal.SIGINT)
             self._ended(process.wait(timeout=self.runner_timeout_s), log)
             process, log = self.start_runner()
-        for _ in range(5):  # the kills are spent: the runner now runs to the end (a service kill may fail it once)
+        # The kills are spent: the runner now runs to the end (a service kill may have failed it: start it again).
+        finished, tries = process.poll() == 0 and self.exits[-1:] == [0], 0
+        while not finished and tries < 5:
             self._ended(process.wait(timeout=self.runner_timeout_s), log)
-            if process.returncode == 0:
-                break
-            process, log = self.start_runner()
+            finished, tries = process.returncode == 0, tries + 1
+            if not finished and tries < 5:
+                process, log = self.start_runner()
         return {"wall_s": round(time.perf_counter() - started, 1), "runner_starts": len(self.logs)}
 
     # --- the checks -------------------------------------------------------------------------------------------
@@ -205,6 +211,9 @@ class Chaos:
         for index in range(1, self.models + 1):
             table = self.env.table(f"chaos_requests_{index}")
             landing = landing_table(table)
+            if not warehouse.exists(landing):  # nothing ever landed: every row is lost
+                warehouse.execute(f"CREATE TABLE `{landing}` AS SELECT * FROM `{table}` WHERE FALSE")
+                warehouse.execute(f"ALTER TABLE `{landing}` ADD COLUMN status STRING, ADD COLUMN batch_job_name STRING")
             rows = warehouse.run(
                 f"SELECT COUNTIF(a.ok = 1) AS once, COUNTIF(a.ok > 1) AS twice, "
                 f"COUNTIF(IFNULL(a.ok, 0) = 0 AND IFNULL(a.n, 0) >= {self.max_attempts}) AS failed, "
@@ -226,13 +235,14 @@ class Chaos:
             totals["landed_answered_rows"] += sum(landed_by_job.values())
             entries = LedgerTable(warehouse, ledger_table(table)).entries()
             entries = [entry for entry in entries if entry.request_model == f"chaos_requests_{index}"]
-            ledger_names = {entry.job_name for entry in entries}
+            ledger_of = {entry.job_name: entry for entry in entries}
             self.mismatched_jobs += [
                 {"job": job.job_id, "state": job.state.value, "successful": job.successful,
-                 "landed_answered": landed_by_job.get(job.name, 0), "in_ledger": job.name in ledger_names,
-                 "input": job.input_uri.rsplit("/", 2)[-2:]}
+                 "landed_answered": landed_by_job.get(job.name, 0), "input": job.input_uri.rsplit("/", 4)[-4:],
+                 "ledger": {key: getattr(ledger_of.get(job.name), key, None)
+                            for key in ("run_id", "state", "landed", "error_message", "input_table")}}
                 for job in jobs
-                if job.successful != landed_by_job.get(job.name, 0) or job.name not in ledger_names
+                if job.successful != landed_by_job.get(job.name, 0) or job.name not in ledger_of
             ]  # fmt: skip
             totals["ledger_unlanded"] += sum(1 for entry in entries if not entry.landed)
             totals["ledger_intents"] += sum(1 for entry in entries if entry.job_name.startswith("intent/"))
@@ -300,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--row-error-rate", type=float, default=0.15)
     parser.add_argument("--row-delay-s", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep-logs", type=Path, default=None, help="copy the runners' logs into this folder")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     service = ["--fault-row-error-rate", str(args.row_error_rate), "--fault-row-delay-s", str(args.row_delay_s)]
@@ -312,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         timing = chaos.run()
         figures = {**timing, **chaos.check()}
         problems = verdict(figures)
+        if args.keep_logs:
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
+            for log in [*chaos.logs, *bench.workdir.glob("stack/logs/*.log")]:
+                (args.keep_logs / log.name).write_bytes(log.read_bytes())
     print_figures({key: value for key, value in figures.items() if not isinstance(value, dict | Counter)})
     print(f"kills: {dict(figures['kills'])}; runner exit codes: {dict(figures['exit_codes'])}")
     print("verdict:", "; ".join(problems) if problems else "0 rows lost, 0 landed twice, 0 paid twice")

@@ -38,10 +38,10 @@ def outcome_line(report: BuildReport) -> str | None:
     return f"vertex-batch {verb} {report.run_id}: {words[report.exit_code]}"
 
 
-def print_outcome(report: BuildReport, stream: TextIO = sys.stderr) -> None:
+def print_outcome(report: BuildReport, stream: TextIO | None = None) -> None:
     line = outcome_line(report)
     if line:
-        print(line, file=stream)
+        print(line, file=stream or sys.stderr)  # the stream of now (a test may have swapped it since import)
 
 
 def print_status(status: RunStatus, as_json: bool) -> None:

@@ -4,19 +4,14 @@ restarted each time until the run completes; then no row lost, none landed or pa
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
-from tests.e2e.helpers import REPO, running_stack
+from tests.e2e.helpers import chaos_module, running_stack
 from vertex_batch.local.stack import LocalDataset
 
 pytestmark = pytest.mark.slow
 
-_spec = importlib.util.spec_from_file_location("chaos", REPO / "benchmarks" / "chaos.py")
-assert _spec and _spec.loader
-chaos = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(chaos)
+chaos = chaos_module()
 
 
 def test_five_kills_lose_no_row_and_pay_none_twice(tmp_path) -> None:

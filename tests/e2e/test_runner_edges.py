@@ -6,7 +6,6 @@ test_create_once, test_footprint)."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from collections import Counter
@@ -14,16 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import REPO, Env, running_stack, subprocess_env, use_env
+from tests.e2e.helpers import REPO, Env, chaos_module, running_stack, subprocess_env, use_env
 from vertex_batch.cli import main
 from vertex_batch.job_client import JobClient
 from vertex_batch.jobs import LABEL_CHUNK, LABEL_MODEL, LABEL_TABLE, JobSnapshot, table_label
 from vertex_batch.lease_table import LEASE_TABLE
 
-_spec = importlib.util.spec_from_file_location("chaos", REPO / "benchmarks" / "chaos.py")
-assert _spec and _spec.loader
-chaos = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(chaos)
+chaos = chaos_module()
 
 DIRTY_SQL = """{{ config(materialized='table', meta={'vertex_batch': {'key': ['request_id'],
     'model': var('chaos_model')}}) }}
