@@ -260,6 +260,11 @@ class JobLoop:
                 "error": snapshot.error_message,
             }
         )
+        if snapshot.successful > landed.rows:  # never silent: answered (and paid) rows that did not land
+            self.progress.message(
+                f"{model.name}: warning: {snapshot.name} reports {snapshot.successful} answered rows, "
+                f"{landed.rows} landed; the others are asked again"
+            )
         if not snapshot.succeeded:
             message = snapshot.error_message
             detail = f": {location_hint(message) or message}" if message else ""
@@ -398,13 +403,13 @@ class JobLoop:
         return self.warehouse.sweep(model, keep)
 
     def _drop_queued(self) -> None:
-        """Forget queued items and discard their staged input, except an item whose create was under way (an
-        intent in the ledger: a failed create, Ctrl-C): its job may exist and need that input; the ledger keeps
-        it, and the next run adopts the job or discards the input."""
+        """Forget queued items and discard their staged input, except an item whose create was under way (it
+        has a name in the ledger, its intent's or its job's: a failed create, Ctrl-C): its job may exist and read
+        that input, or land from it; the ledger keeps it, and the next run lands the job or discards the input."""
         dropped = [item for item in self.items if item.phase == Phase.QUEUED]
         self.items = [item for item in self.items if item.phase != Phase.QUEUED]
         for item in dropped:
-            if item.staged is not None and not self.options.keep_tables and not is_intent(item.entry.job_name):
+            if item.staged is not None and not self.options.keep_tables and not item.entry.job_name:
                 self.warehouse.discard(item.staged)
         for state in self.models.values():
             state.drop_retry()

@@ -137,23 +137,32 @@ def test_core_modules_import_no_google_dbt_or_ui(module: str) -> None:
     assert not [name for name in imported if name.split(".")[0] in {"google", "dbt", "rich"}]
 
 
-def test_ctrl_c_right_after_a_create_keeps_the_input_its_job_reads() -> None:
-    """Ctrl-C between the create and the ledger naming the job: the cancel drops queued chunks, but not the
-    input of that one (a job on Cloud Storage input lands from it); the next run adopts the job."""
+@pytest.mark.parametrize("moment", ["after the create", "after the ledger named the job"])
+def test_ctrl_c_right_after_a_create_keeps_the_input_its_job_reads(moment: str) -> None:
+    """Ctrl-C between the create and the item's first state: the cancel drops queued chunks, but not the
+    input of that one (a job on Cloud Storage input lands from it); the next run adopts or attaches the job."""
     world = World(duration=30.0)
     model = world.add(request_model(per_job=3), 9)
-    create = world.jobs.create
+    create, record = world.jobs.create, world.ledger.record
 
     def create_then_interrupt(spec):
         create(spec)
         raise KeyboardInterrupt
 
-    world.jobs.create = create_then_interrupt  # type: ignore[method-assign]
+    def record_then_interrupt(model, entry, replaces=None):
+        record(model, entry, replaces)
+        if replaces:
+            raise KeyboardInterrupt
+
+    if moment == "after the create":
+        world.jobs.create = create_then_interrupt  # type: ignore[method-assign]
+    else:
+        world.ledger.record = record_then_interrupt  # type: ignore[method-assign]
     loop = world.loop(run_id="r1", cap=2)
     with pytest.raises(KeyboardInterrupt):
         world.settle(loop, model)
     loop.cancel()
-    world.jobs.create = create  # type: ignore[method-assign]
+    world.jobs.create, world.ledger.record = create, record  # type: ignore[method-assign]
     (job,) = world.jobs.jobs.values()
     assert job.spec.input_uri.removeprefix("bq://") in world.tables, "the created job's input is kept"
     assert len(world.warehouse.discarded) == 2, "the chunks never submitted are discarded"
