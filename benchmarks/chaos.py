@@ -15,7 +15,8 @@ restarted with the same ``build``. After the last kill the runner runs to the en
   after one that failed or was cancelled;
 - no answered row paid twice: rows the service answered (``completionStats.successfulCount`` over every job) =
   answered rows landed, and the exact cost of the landed rows = the ledger's sum of ``actual_cost_usd``;
-- nothing left behind: no intent in the ledger, no unlanded job, no lease, no staged table; no traceback printed.
+- nothing left behind: no intent in the ledger, no unlanded job, no lease, no staged table or JSONL file; no
+  traceback printed.
 
 Run it from the repository root (fast test backend; about 10 minutes on 2 cores)::
 
@@ -50,6 +51,8 @@ from vertex_batch.landing import landing_table, ledger_table  # noqa: E402
 from vertex_batch.lease_table import LEASE_TABLE  # noqa: E402
 from vertex_batch.ledger_table import LedgerTable  # noqa: E402
 from vertex_batch.local.stack import LocalDataset, stop_process_group  # noqa: E402
+from vertex_batch.regions import default_gcs_prefix  # noqa: E402
+from vertex_batch.staging_bucket import storage_client  # noqa: E402
 from vertex_batch.usage import job_usage  # noqa: E402
 
 KINDS = ("runner SIGKILL", "runner SIGINT", "service SIGKILL")
@@ -252,6 +255,9 @@ class Chaos:
             dataset = table.rsplit(".", 1)[0]
             totals["work_tables_left"] += len(warehouse.tables(dataset, f"{name}__batch_input_"))
             totals["work_tables_left"] += len(warehouse.tables(dataset, f"{name}__batch_job_"))
+            bucket, folder = default_gcs_prefix(self.env.config.project, self.env.config.location)[5:].split("/", 1)
+            staged = storage_client(self.env.connections).list_blobs(bucket, prefix=f"{folder}/{name}/")
+            totals["staged_files_left"] += sum(1 for _ in staged)
         leases = self.env.table(LEASE_TABLE)
         if warehouse.exists(leases):
             totals["leases_left"] = int(warehouse.run(f"SELECT COUNT(*) FROM `{leases}`")[0][0])
@@ -282,8 +288,9 @@ def verdict(figures: dict[str, Any]) -> list[str]:
     for name in ("twice", "lost", "rows_paid_twice", "ledger_unlanded", "ledger_intents", "leases_left"):
         if figures.get(name):
             problems.append(f"{name}: {figures[name]}")
-    if figures.get("work_tables_left"):
-        problems.append(f"work_tables_left: {figures['work_tables_left']}")
+    for name in ("work_tables_left", "staged_files_left"):
+        if figures.get(name):
+            problems.append(f"{name}: {figures[name]}")
     if figures["jobs_created"] > figures["jobs_needed"]:
         problems.append(f"jobs created {figures['jobs_created']} > needed {figures['jobs_needed']}")
     if not math.isclose(figures["landed_cost_usd"], figures["ledger_cost_usd"], rel_tol=1e-6, abs_tol=1e-9):

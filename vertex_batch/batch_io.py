@@ -84,6 +84,10 @@ class WarehouseIO:
         stale = [table for table in found if table not in keep]
         for table in stale:
             warehouse.drop(table)
+        plan = self.plan(model)
+        prefix = (plan.gcs_prefix if plan else None) or model.settings.gcs_prefix
+        if self.planner is not None and prefix:  # JSONL folders ``_gcs_folder``: <run>/a<attempt>/c<chunk>
+            stale += self.planner.remove_stale(f"{prefix.rstrip('/')}/{model.label}", 3, keep)
         return stale
 
     def stage(self, model: RequestModel, pending: Pending, attempt: int, run_id: str) -> list[StagedInput]:

@@ -397,9 +397,10 @@ class JobLoop:
         model's lease, so nobody else is staging."""
         if self.options.keep_tables:
             return []
+        self._drop_queued()  # the loop ends with the command: what it staged and did not submit goes
         live = [item.entry for item in self.items if item.in_flight or item.phase == Phase.FINISHED]
         entries = [*self.ledger.unlanded(model), *live]
-        keep = {table for entry in entries for table in (entry.input_table, entry.output_table)}
+        keep = {name for entry in entries for name in (entry.input_table, entry.output_table, entry.output_uri)}
         return self.warehouse.sweep(model, keep)
 
     def _drop_queued(self) -> None:

@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.helpers import chaos_module, running_stack
-from vertex_batch.local.stack import LocalDataset
+from tests.e2e.helpers import chaos_module, running_stack, use_env
 
 pytestmark = pytest.mark.slow
 
 chaos = chaos_module()
 
 
-def test_five_kills_lose_no_row_and_pay_none_twice(tmp_path) -> None:
+def test_five_kills_lose_no_row_and_pay_none_twice(tmp_path, monkeypatch) -> None:
     faults = ["--fault-row-error-rate", "0.15", "--fault-row-delay-s", "0.05", "--fault-seed", "11"]
     with running_stack(tmp_path / "stack", "fake-fast-test", *faults, "--chunk-rows", "8") as stack:
         run = chaos.Chaos(
-            LocalDataset(stack, "e2e_chaos"), tmp_path, models=2, rows=60, rows_per_job=20, max_attempts=8,
+            use_env(monkeypatch, stack, "e2e_chaos"), tmp_path, models=2, rows=60, rows_per_job=20, max_attempts=8,
             kills=5, seed=11, say=lambda text: None,
         )  # fmt: skip
         run.run()

@@ -77,3 +77,34 @@ def test_target_folders_stay_a_few_and_the_newest_parse_is_reused(tmp_path: Path
     left = _folders(tmp_path)
     assert live in left, "a running process's folder is never removed"
     assert len(left) <= KEEP_TARGETS + 2, "the newest few, the live one and the new one"
+
+
+def test_staged_jsonl_folders_no_job_needs_are_removed() -> None:
+    from dataclasses import dataclass, field
+
+    from vertex_batch.staging_bucket import Planner
+
+    @dataclass
+    class Blob:
+        name: str
+        deleted: list[str]
+
+        def delete(self) -> None:
+            self.deleted.append(self.name)
+
+    @dataclass
+    class Storage:
+        names: list[str]
+        deleted: list[str] = field(default_factory=list)
+
+        def list_blobs(self, bucket: str, prefix: str) -> list[Blob]:
+            return [Blob(name, self.deleted) for name in self.names if name.startswith(prefix)]
+
+    base = "vb/reviews"
+    names = [f"{base}/r1/a1/c1/input-0.jsonl", f"{base}/r1/a1/c1/output/p/predictions.jsonl"]
+    names += [f"{base}/r1/a1/c2/input-0.jsonl", f"{base}/r2/a1/c1/input-0.jsonl", "vb/other/r1/a1/c1/input-0.jsonl"]
+    storage = Storage(names)
+    planner = Planner(lambda dataset: "US", lambda: storage)  # type: ignore[arg-type, return-value]
+    removed = planner.remove_stale(f"gs://bucket/{base}", 3, keep={f"gs://bucket/{base}/r1/a1/c2/output"})
+    assert removed == [f"gs://bucket/{base}/r1/a1/c1", f"gs://bucket/{base}/r2/a1/c1"]
+    assert sorted(storage.deleted) == sorted([*names[:2], names[3]]), "a job's folder in use and other models' stay"
