@@ -59,6 +59,9 @@ KINDS = ("runner SIGKILL", "runner SIGINT", "service SIGKILL")
 # Lines a runner prints once it works on jobs (``job_loop``): a kill after one lands in the middle of things.
 WORKING = re.compile(r"submitted |attaching to |row\(s\) failed|was created|ended [A-Z]|waiting for ")
 LEASE_SECONDS = 6  # a SIGKILLed runner's lease is taken over this soon
+# dbt prints its own stack trace when Ctrl-C stops a `dbt build` (dbt's ``MainStackTrace`` event, as the dbt CLI
+# does); the runner then exits 130 with one line. Counted apart, not as a runner traceback.
+DBT_INTERRUPT = re.compile(r"site-packages/dbt/.*\nKeyboardInterrupt\s*$", re.DOTALL)
 
 REQUESTS_SQL = """{{{{ config(materialized='table', meta={{'vertex_batch': {{'key': ['request_id'],
     'model': var('chaos_model'), 'max_rows_per_job': var('chaos_rows_per_job'),
@@ -261,8 +264,11 @@ class Chaos:
         leases = self.env.table(LEASE_TABLE)
         if warehouse.exists(leases):
             totals["leases_left"] = int(warehouse.run(f"SELECT COUNT(*) FROM `{leases}`")[0][0])
-        tracebacks = sum(log.read_text(errors="replace").count("Traceback") for log in self.logs)
+        traces = [trace for log in self.logs for trace in tracebacks_in(log.read_text(errors="replace"))]
+        dbt_interrupts = [trace for trace in traces if DBT_INTERRUPT.search(trace)]
+        tracebacks = len(traces) - len(dbt_interrupts)
         return {
+            "dbt_interrupt_reports": len(dbt_interrupts),
             **dict(totals),
             "rows_paid_twice": totals["service_answered_rows"] - totals["landed_answered_rows"],
             "landed_cost_usd": round(landed_cost, 9),
@@ -271,6 +277,11 @@ class Chaos:
             "kills": Counter(event["kill"] for event in self.events),
             "exit_codes": Counter(self.exits),
         }
+
+
+def tracebacks_in(text: str) -> list[str]:
+    """Each traceback printed in ``text``, up to the exception line that ends it."""
+    return re.findall(r"Traceback \(most recent call last\):.*?\n(?=\S)[^\n]*", text, re.DOTALL)
 
 
 def jobs_needed(jobs: list[Any]) -> int:
