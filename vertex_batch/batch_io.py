@@ -16,11 +16,14 @@ from vertex_batch.families import family_rows, job_input_columns, job_lines_colu
 from vertex_batch.identity import EMBEDDING_OPTIONAL_COLUMNS
 from vertex_batch.jobs import JobSnapshot
 from vertex_batch.landing import joined_landing_sql
+from vertex_batch.prechecks import KeyAudit, audit_of, audit_sql
 from vertex_batch.regions import IOPlan
 from vertex_batch.request_models import Landed, Pending, RequestModel, StagedInput
 from vertex_batch.staging_bucket import Planner
 from vertex_batch.usage import JobUsage, job_usage
 from vertex_batch.warehouse import Warehouse, quote
+
+WORK_KINDS = ("input", "job")  # the kinds of ``WarehouseIO._work_table``
 
 
 @dataclass
@@ -97,6 +100,24 @@ class WarehouseIO:
             optional = [field.name for field in columns if field.name in EMBEDDING_OPTIONAL_COLUMNS]
         select = job_input_columns(settings.family, settings.key, settings.model_parameters, optional)
         return pending.query if select is None else f"SELECT {select} FROM ({pending.query})"
+
+    def audit(self, model: RequestModel) -> KeyAudit:
+        sql = audit_sql(model.table_id, model.settings.key, model.settings.kind)
+        return audit_of(self._warehouse(model.table_id).run(sql))
+
+    def sweep(self, model: RequestModel, keep: set[str]) -> list[str]:
+        """Drop work tables (``_work_table``: staged inputs, raw job outputs) of ``model`` not in ``keep``."""
+        warehouse = self._warehouse(model.table_id)
+        dataset, name = model.table_id.rsplit(".", 1)
+        found = [table for kind in WORK_KINDS for table in warehouse.tables(dataset, f"{name}__batch_{kind}_")]
+        stale = [table for table in found if table not in keep]
+        for table in stale:
+            warehouse.drop(table)
+        plan = self.plan(model)
+        prefix = (plan.gcs_prefix if plan else None) or model.settings.gcs_prefix
+        if self.planner is not None and prefix:  # JSONL folders ``_gcs_folder``: <run>/a<attempt>/c<chunk>
+            stale += self.planner.remove_stale(f"{prefix.rstrip('/')}/{model.label}", 3, keep)
+        return stale
 
     def stage(self, model: RequestModel, pending: Pending, attempt: int, run_id: str) -> list[StagedInput]:
         warehouse = self._warehouse(model.table_id)

@@ -352,7 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except VertexBatchError as error:
-        print(f"error: {location_hint(str(error)) or error}", file=sys.stderr)
+        prefix = "" if error.exit_code == EXIT_RUNNING else "error: "  # 75: busy, try again later (not a failure)
+        print(f"{prefix}{location_hint(str(error)) or error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

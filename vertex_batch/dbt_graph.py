@@ -17,6 +17,8 @@ from vertex_batch.manifest import Manifest
 from vertex_batch.request_models import META_KEY
 
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+#: Target folders kept for debugging (the newest ones); the folder of the newest partial-parse file is kept too.
+KEEP_TARGETS = 4
 _INVOCATIONS = itertools.count(1)  # numbers the target folders of this process, across DbtProject instances
 
 
@@ -41,6 +43,7 @@ class DbtProject:
         """A fresh target folder; until the project is parsed, seeded with the newest partial-parse file under
         the target root (saves a full parse). Later invocations get the parsed manifest and parse nothing."""
         root = self.target_root or (self.project_dir / "target" / "vertex_batch")
+        prune_targets(root)
         path = root / f"{os.getpid()}-{next(_INVOCATIONS):02d}-{label}"
         previous = _newest_partial_parse(root) if self._parsed is None else None
         if previous is not None:
@@ -74,6 +77,7 @@ class DbtProject:
             argv += ["--quiet"]
         result = self._runner(command).invoke(argv)
         if not result.success:
+            _interrupted(result)
             raise DbtError(f"dbt {command} failed: {_failures(result)}")
         if command == "parse":
             self._parsed = (result.result, Manifest.load(target_path / "manifest.json"))
@@ -100,6 +104,7 @@ class DbtProject:
                 argv += ["--profiles-dir", str(self.profiles_dir)]
             result = dbtRunner().invoke(argv)
             if not result.success:
+                _interrupted(result)
                 raise DbtError(f"dbt deps failed: {_failures(result)}")
 
     def project_vars(self) -> dict[str, Any]:
@@ -148,6 +153,7 @@ class DbtProject:
         argv += self._common()
         result = self._runner("ls").invoke(argv)
         if not result.success:
+            _interrupted(result)
             raise DbtError(f"dbt ls failed: {_failures(result)}")
         return {json.loads(line)["unique_id"] for line in result.result or []}
 
@@ -159,10 +165,54 @@ class DbtProject:
         self.invoke("build", *args)
 
 
+def prune_targets(root: Path, keep: int = KEEP_TARGETS) -> list[Path]:
+    """Remove the target folders of finished invocations beyond the newest ``keep``, so the footprint stays
+    bounded however many commands run; a folder of another live process (named ``<pid>-…``) and the folder of
+    the newest partial-parse file (the next command starts from it) are never removed. Returns those removed."""
+    if not root.is_dir():
+        return []
+    folders = sorted((path for path in root.iterdir() if path.is_dir()), key=_mtime, reverse=True)
+    newest = _newest_partial_parse(root)
+    removed = []
+    for folder in folders[keep:]:
+        if (newest is not None and folder == newest.parent) or _other_process_alive(folder.name):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # removed by another process meanwhile
+        return 0.0
+
+
+def _other_process_alive(folder_name: str) -> bool:
+    """Whether the folder belongs to another process that still runs (its invocation may be in progress)."""
+    head = folder_name.split("-", 1)[0]
+    if not head.isdigit() or int(head) == os.getpid():
+        return False
+    try:
+        os.kill(int(head), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _newest_partial_parse(root: Path) -> Path | None:
     """The most recently written partial-parse file of an earlier invocation under ``root``, if any."""
     candidates = list(root.glob(f"*/{PARTIAL_PARSE_FILE}")) if root.is_dir() else []
-    return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
+    return max(candidates, key=_mtime, default=None)
+
+
+def _interrupted(result: Any) -> None:
+    """Ctrl-C inside dbt: ``dbtRunner`` returns it as the result's exception; raise it again (exit 130)."""
+    if isinstance(result.exception, KeyboardInterrupt):
+        raise KeyboardInterrupt
 
 
 def _failures(result: Any) -> str:

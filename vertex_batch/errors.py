@@ -42,3 +42,15 @@ class JobNotFound(JobError):
 
 class ServiceUnavailable(JobError):
     """The job service kept failing with transient errors (429, 5xx, timeouts) after retries."""
+
+
+class LeaseHeld(VertexBatchError):
+    """Another process works on the run's request models (``resume`` without ``--wait``): try again later."""
+
+    exit_code = 75  # EX_TEMPFAIL, as ``report.EXIT_RUNNING``: a scheduler calls again later
+
+
+class LeaseLost(VertexBatchError):
+    """This process lost its lease (it could not renew it in time) and stopped before submitting more."""
+
+    exit_code = 75

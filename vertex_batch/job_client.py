@@ -21,6 +21,9 @@ from vertex_batch.jobs import JobSnapshot, JobSpec, JobState
 from vertex_batch.transient_errors import is_transient_api_error
 
 API_RETRY = Retry(predicate=is_transient_api_error, initial=0.5, maximum=20.0, multiplier=2.0, timeout=300.0)
+#: Seconds one create may take. A create is never retried here: a retried create whose first reply was lost makes
+#: a second, paid job; ``job_create.create_once`` looks the job up by its labels before creating again.
+CREATE_TIMEOUT_S = 120.0
 
 
 def model_resource(model: str, project: str, location: str) -> str:
@@ -95,11 +98,12 @@ class JobClient:
         self.parent = f"projects/{connections.project}/locations/{connections.location}"
 
     def create(self, spec: JobSpec) -> JobSnapshot:
-        """Submit a job; map the service's refusals to one-line errors."""
+        """Submit a job once (no retry: see ``CREATE_TIMEOUT_S``); map the service's refusals to one-line errors
+        and a failure that may have created the job anyway (429, 5xx, timeout, reset) to ``ServiceUnavailable``."""
         job = job_proto(spec, self.connections.project, self.connections.location)
         try:
             created = self.client.create_batch_prediction_job(
-                parent=self.parent, batch_prediction_job=job, retry=API_RETRY
+                parent=self.parent, batch_prediction_job=job, retry=None, timeout=CREATE_TIMEOUT_S
             )
         except core.NotFound as error:
             raise JobError(
@@ -113,8 +117,12 @@ class JobClient:
             ) from error
         except (core.BadRequest, core.FailedPrecondition, core.AlreadyExists) as error:
             raise JobError(f"the batch job for {spec.input_uri} was refused: {error.message}") from error
-        except (core.GoogleAPICallError, core.RetryError) as error:
-            raise ServiceUnavailable(f"could not create the batch job for {spec.input_uri}: {error}") from error
+        except Exception as error:
+            if is_transient_api_error(error):
+                raise ServiceUnavailable(f"could not create the batch job for {spec.input_uri}: {error}") from error
+            if isinstance(error, core.GoogleAPICallError):
+                raise JobError(f"could not create the batch job for {spec.input_uri}: {error}") from error
+            raise
         return snapshot_of(created)
 
     def get(self, name: str) -> JobSnapshot:
@@ -138,10 +146,14 @@ class JobClient:
         return sorted(jobs, key=lambda j: j.create_time or datetime.min, reverse=True)
 
     def cancel(self, name: str) -> None:
-        """Ask the service to cancel; a job that already ended is left as it is."""
+        """Ask the service to cancel; a job that already ended is left as it is. The service refuses that with
+        ``400 FAILED_PRECONDITION`` ("Cannot cancel BatchPredictionJob … because it is in state …"), which the REST
+        transport raises as a plain ``BadRequest``: the job's own state decides."""
         try:
             self.client.cancel_batch_prediction_job(name=name, retry=API_RETRY)
-        except core.FailedPrecondition:
-            return
+        except core.BadRequest as error:
+            if self.get(name).done:
+                return
+            raise JobError(f"could not cancel {name}: {error}") from error
         except (core.GoogleAPICallError, core.RetryError) as error:
             raise JobError(f"could not cancel {name}: {error}") from error

@@ -20,22 +20,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from vertex_batch.budget import Budget
-from vertex_batch.errors import JobNotFound
+from vertex_batch.errors import JobError, JobNotFound, ServiceUnavailable
 from vertex_batch.families import fits_publisher_quota, job_model_parameters
+from vertex_batch.job_create import create_once, find_created, intent_labels, intent_name, is_intent, job_labels
 from vertex_batch.jobs import (
     FAILED_STATES,
     IDENTITY_LABELS,
-    LABEL_ATTEMPT,
-    LABEL_CHUNK,
-    LABEL_INPUT,
-    LABEL_MODEL,
-    LABEL_RUN,
-    LABEL_TABLE,
     JobSnapshot,
     JobSpec,
     JobState,
-    label_value,
-    table_label,
 )
 from vertex_batch.ledger import LedgerEntry
 from vertex_batch.location_errors import location_hint
@@ -78,6 +71,7 @@ class JobLoop:
     progress: ProgressSink = field(default_factory=Silent)
     clock: Clock = field(default_factory=SystemClock)
     budget: Budget = field(default_factory=Budget)
+    guard: Callable[[], None] | None = None  # raises when this process may no longer create jobs (``lease``)
     items: list[WorkItem] = field(default_factory=list)
     models: dict[str, ModelState] = field(default_factory=dict)
     cancelling: bool = False
@@ -96,13 +90,19 @@ class JobLoop:
         for entry in self.ledger.unlanded(model):
             if entry.job_name in tracked:
                 continue
-            try:
-                snapshot = self.jobs.get(entry.job_name)
-            except JobNotFound:
-                entry.landed, entry.error_message = True, "job no longer exists"
-                entry.state = JobState.FAILED.value
-                self.ledger.record(model, entry)
-                continue
+            if is_intent(entry.job_name):
+                found = self._resolve_intent(model, entry)
+                if found is None:
+                    continue
+                snapshot = found
+            else:
+                try:
+                    snapshot = self.jobs.get(entry.job_name)
+                except JobNotFound:
+                    entry.landed, entry.error_message = True, "job no longer exists"
+                    entry.state = JobState.FAILED.value
+                    self.ledger.record(model, entry)
+                    continue
             self.progress.message(
                 f"{model.name}: attaching to {entry.job_name} left by run {entry.run_id} "
                 f"({snapshot.state_name.lower()})"
@@ -118,20 +118,14 @@ class JobLoop:
 
     def queue(self, model: RequestModel, pending: Pending, attempt: int = 1) -> list[WorkItem]:
         """Stage ``pending`` rows into chunks and queue one job per chunk."""
+        self._still_ours()
         state = self.state(model)
         state.attempt = max(state.attempt, attempt)
         estimate = self.costs.estimate(model, pending)
         staged = self.warehouse.stage(model, pending, attempt, self.options.run_id)
         queued = []
         for chunk, one in enumerate(staged, start=1):
-            labels = {
-                LABEL_RUN: label_value(self.options.run_id),
-                LABEL_MODEL: label_value(model.label),
-                LABEL_TABLE: table_label(model.table_id),
-                LABEL_INPUT: pending.fingerprint,
-                LABEL_CHUNK: str(chunk),
-                LABEL_ATTEMPT: str(attempt),
-            }
+            labels = job_labels(self.options.run_id, model, pending.fingerprint, chunk, attempt)
             spec = JobSpec(
                 display_name=f"vertex-batch {model.name} {self.options.run_id} a{attempt} c{chunk}",
                 model=model.settings.model,
@@ -217,7 +211,11 @@ class JobLoop:
         self._drop_queued()
         names = []
         for item in self.in_flight:
-            self.jobs.cancel(item.entry.job_name)
+            try:
+                self.jobs.cancel(item.entry.job_name)
+            except JobError as error:  # the others are still cancelled; this one is landed when it ends
+                self.progress.message(f"{item.model.name}: {error}")
+                continue
             names.append(item.entry.job_name)
         return names
 
@@ -237,15 +235,11 @@ class JobLoop:
                 self._land_one(item)
 
     def _land_one(self, item: WorkItem) -> None:
+        self._still_ours()
         model, entry, snapshot = item.model, item.entry, item.snapshot
         assert snapshot is not None
-        staged = item.staged or StagedInput(  # a job attached from the ledger: its input as the service reports it
-            input_uri=snapshot.input_uri,
-            output_uri=entry.output_uri,
-            rows=entry.rows_submitted,
-            input_table=entry.input_table,
-            output_table=entry.output_table,
-        )
+        # a job attached from the ledger: its input as the service reports it
+        staged = item.staged or staged_of(entry, snapshot.input_uri)
         landed = self.warehouse.land(model, staged, snapshot, entry.attempt)
         state = self.state(model)
         entry.state = snapshot.state_name
@@ -273,6 +267,11 @@ class JobLoop:
                 "error": snapshot.error_message,
             }
         )
+        if snapshot.successful > landed.rows:  # never silent: answered (and paid) rows that did not land
+            self.progress.message(
+                f"{model.name}: warning: {snapshot.name} reports {snapshot.successful} answered rows, "
+                f"{landed.rows} landed; the others are asked again"
+            )
         if not snapshot.succeeded:
             message = snapshot.error_message
             detail = f": {location_hint(message) or message}" if message else ""
@@ -328,26 +327,48 @@ class JobLoop:
             slots -= 1
 
     def _submit_one(self, item: WorkItem) -> None:
+        """Create the item's job once (``job_create``): its intent goes to the ledger first, a create whose reply
+        is lost is found by its labels, and the ledger then names the job."""
         assert item.spec is not None
-        existing = self._find_existing(item)
-        try:
-            snapshot = existing or self.jobs.create(item.spec)
-        except Exception:
-            self._drop_queued()  # the run stops here: leave no staged input behind
-            raise
         model, entry = item.model, item.entry
-        if existing:
-            self.progress.message(f"{model.name}: attaching to {snapshot.name} (same rows, already submitted)")
-        else:
-            self.progress.message(f"{model.name}: submitted {snapshot.name} ({entry.rows_submitted} rows)")
+        self._still_ours()
+        snapshot = self._find_existing(item)
+        how = "attaching to {name} (same rows, already submitted)"
+        intent = ""
+        if snapshot is None:
+            intent = entry.job_name = intent_name(item.spec.labels)
+            entry.create_time = datetime.now(UTC)
+            self.ledger.record(model, entry)
+            try:
+                snapshot, found = create_once(self.jobs, item.spec, self.clock, self._taken(model))
+            except ServiceUnavailable:  # the job may exist: its intent and staged input stay for the next run
+                self._drop_queued()
+                raise
+            except Exception:  # refused: no job was made
+                self.ledger.forget(model, intent)
+                entry.job_name = ""
+                self._drop_queued()  # the run stops here: leave no staged input behind
+                raise
+            how = "{name} was created; its reply was lost, found by its labels" if found else "submitted {name}"
+        self.progress.message(f"{model.name}: {how.format(name=snapshot.name)} ({entry.rows_submitted} rows)")
         entry.job_name = snapshot.name
         entry.state = snapshot.state_name
         entry.create_time = snapshot.create_time or datetime.now(UTC)
-        self.ledger.record(model, entry)
+        self.ledger.record(model, entry, replaces=intent or None)
         report = self.state(model).report
         report.submitted_rows += entry.rows_submitted
         report.jobs.append(snapshot.name)
         item.observe(snapshot)
+
+    def _still_ours(self) -> None:
+        """Stop (``guard`` raises) before staging, creating or landing once the run is no longer this process's."""
+        if self.guard is not None:
+            self.guard()
+
+    def _taken(self, model: RequestModel) -> set[str]:
+        """Jobs that are somebody's already: tracked by this loop, named in the ledger, or landed."""
+        ledger = {entry.job_name for entry in self.ledger.entries(model)}
+        return {item.entry.job_name for item in self.items} | ledger | self.warehouse.landed_jobs(model)
 
     def _find_existing(self, item: WorkItem) -> JobSnapshot | None:
         """A job for the same table, rows, chunk and attempt that neither failed nor landed yet.
@@ -364,11 +385,41 @@ class JobLoop:
                 return job
         return None
 
+    def _resolve_intent(self, model: RequestModel, entry: LedgerEntry) -> JobSnapshot | None:
+        """An intent left by a process that stopped around a create: adopt the job its labels find, else drop
+        the intent and its staged input (the rows are pending again)."""
+        intent = entry.job_name
+        found = find_created(self.jobs, intent_labels(intent, model), self._taken(model))
+        if found is None:
+            self.progress.message(f"{model.name}: the job of {intent} was never created; its rows are pending again")
+            if not self.options.keep_tables:
+                self.warehouse.discard(staged_of(entry))
+            self.ledger.forget(model, intent)
+            return None
+        entry.job_name = found.name
+        self.ledger.record(model, entry, replaces=intent)
+        return found
+
+    def sweep(self, model: RequestModel) -> list[str]:
+        """When a command ends: drop the model's work tables that no job still needs, in the ledger (intents too)
+        or in flight here: what was staged and never submitted, by this command or by a killed one. Only under the
+        model's lease, so nobody else is staging."""
+        if self.options.keep_tables:
+            return []
+        self._drop_queued()  # the loop ends with the command: what it staged and did not submit goes
+        live = [item.entry for item in self.items if item.in_flight or item.phase == Phase.FINISHED]
+        entries = [*self.ledger.unlanded(model), *live]
+        keep = {name for entry in entries for name in (entry.input_table, entry.output_table, entry.output_uri)}
+        return self.warehouse.sweep(model, keep)
+
     def _drop_queued(self) -> None:
+        """Forget queued items and discard their staged input, except an item whose create was under way (it
+        has a name in the ledger, its intent's or its job's: a failed create, Ctrl-C): its job may exist and read
+        that input, or land from it; the ledger keeps it, and the next run lands the job or discards the input."""
         dropped = [item for item in self.items if item.phase == Phase.QUEUED]
         self.items = [item for item in self.items if item.phase != Phase.QUEUED]
         for item in dropped:
-            if item.staged is not None and not self.options.keep_tables:
+            if item.staged is not None and not self.options.keep_tables and not item.entry.job_name:
                 self.warehouse.discard(item.staged)
         for state in self.models.values():
             state.drop_retry()
@@ -380,3 +431,12 @@ class JobLoop:
         if due:
             pause = min(pause, max(min(due) - self.clock.now(), 0.0))
         return 0.0 if pause == float("inf") else pause
+
+
+def staged_of(entry: LedgerEntry, input_uri: str = "") -> StagedInput:
+    """The staged input of a ledger entry (``input_uri``: as the service reports it; else the BigQuery input
+    table, or for a Cloud Storage job the folder its output went to, where its JSONL input was staged too)."""
+    if not input_uri:
+        gcs = entry.output_uri.startswith("gs://")
+        input_uri = f"{entry.output_uri.rsplit('/', 1)[0]}/input-*.jsonl" if gcs else f"bq://{entry.input_table}"
+    return StagedInput(input_uri, entry.output_uri, entry.rows_submitted, entry.input_table, entry.output_table)

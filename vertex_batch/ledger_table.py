@@ -28,21 +28,28 @@ class LedgerTable:
         self.warehouse.execute(f"CREATE TABLE IF NOT EXISTS {quote(self.table_id)} ({columns})")
         self._ready = True
 
-    def record(self, entry: LedgerEntry) -> None:
-        """Insert or update the row of ``entry.job_name``."""
+    def record(self, entry: LedgerEntry, replaces: str | None = None) -> None:
+        """Insert or update the row of ``entry.job_name`` (of ``replaces``, renamed, when given: an intent)."""
         self.ensure()
         entry.updated_at = datetime.now(UTC)
         values = asdict(entry)
         params = [bigquery.ScalarQueryParameter(name, sql_type, values[name]) for name, sql_type in COLUMNS]
+        params.append(bigquery.ScalarQueryParameter("match_name", "STRING", replaces or entry.job_name))
         names = [name for name, _ in COLUMNS]
         source = ", ".join(f"@{name} AS {name}" for name in names)
-        updates = ", ".join(f"{name} = s.{name}" for name in names if name != "job_name")
+        updates = ", ".join(f"{name} = s.{name}" for name in names)
         self.warehouse.execute(
-            f"MERGE {quote(self.table_id)} t USING (SELECT {source}) s ON t.job_name = s.job_name "
+            f"MERGE {quote(self.table_id)} t USING (SELECT {source}) s ON t.job_name = @match_name "
             f"WHEN MATCHED THEN UPDATE SET {updates} "
             f"WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) VALUES ({', '.join('s.' + n for n in names)})",
             params,
         )
+
+    def forget(self, job_name: str) -> None:
+        """Delete the row of ``job_name`` (an intent whose job was never created)."""
+        if self.warehouse.exists(self.table_id):
+            params = [bigquery.ScalarQueryParameter("name", "STRING", job_name)]
+            self.warehouse.execute(f"DELETE FROM {quote(self.table_id)} WHERE job_name = @name", params)
 
     def unlanded(self, request_model: str) -> list[LedgerEntry]:
         """Jobs of ``request_model`` whose output has not reached the landing table yet."""
@@ -77,8 +84,11 @@ class BigQueryLedger:
             self._tables[table_id] = LedgerTable(self.warehouse_for(table_id.split(".", 1)[0]), table_id)
         return self._tables[table_id]
 
-    def record(self, model: RequestModel, entry: LedgerEntry) -> None:
-        self.table(model.ledger_table).record(entry)
+    def record(self, model: RequestModel, entry: LedgerEntry, replaces: str | None = None) -> None:
+        self.table(model.ledger_table).record(entry, replaces)
+
+    def forget(self, model: RequestModel, job_name: str) -> None:
+        self.table(model.ledger_table).forget(job_name)
 
     def unlanded(self, model: RequestModel) -> list[LedgerEntry]:
         return self.table(model.ledger_table).unlanded(model.name)

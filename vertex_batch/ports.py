@@ -11,15 +11,19 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vertex_batch.catalog import Lane
 from vertex_batch.checks import Check
 from vertex_batch.jobs import JobSnapshot, JobSpec
 from vertex_batch.lane_ports import LaneAdapters
 from vertex_batch.ledger import LedgerEntry
+from vertex_batch.prechecks import KeyAudit
 from vertex_batch.regions import IOPlan, Region
 from vertex_batch.request_models import Estimate, Landed, Pending, RequestModel, StagedInput
+
+if TYPE_CHECKING:
+    from vertex_batch.lease import LeaseStore
 
 
 class JobService(Protocol):
@@ -74,11 +78,25 @@ class BatchWarehouse(Protocol):
         """Rows these jobs answered, and rows of them that ended failed with no success ever."""
         ...
 
+    def audit(self, model: RequestModel) -> KeyAudit:
+        """NULL keys, duplicate keys and empty requests of the request table (``prechecks``)."""
+        ...
+
+    def sweep(self, model: RequestModel, keep: set[str]) -> list[str]:
+        """Drop the model's work tables (staged inputs, raw outputs) not in ``keep``; return the dropped ones."""
+        ...
+
 
 class JobLedger(Protocol):
     """The ledger table ``vertex_batch_jobs`` beside each request model."""
 
-    def record(self, model: RequestModel, entry: LedgerEntry) -> None: ...
+    def record(self, model: RequestModel, entry: LedgerEntry, replaces: str | None = None) -> None:
+        """Insert or update ``entry`` (renaming the row of ``replaces``: an intent whose job now has a name)."""
+        ...
+
+    def forget(self, model: RequestModel, job_name: str) -> None:
+        """Delete a row (an intent whose job was never created)."""
+        ...
 
     def unlanded(self, model: RequestModel) -> list[LedgerEntry]: ...
 
@@ -146,6 +164,7 @@ class RunAdapters:
     ledger: JobLedger
     costs: CostModel
     lanes: LaneAdapters | None = None  # Flex and online calls (None: batch jobs only)
+    leases: LeaseStore | None = None  # one worker per request model (``lease``); None: not leased
 
 
 class Backends(Protocol):

@@ -9,6 +9,7 @@ from vertex_batch.jobs import FAILED_STATES
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BUDGET = 2
+EXIT_REFUSED = 2  # a request model was refused before anything of it was submitted (its keys, ``prechecks``)
 EXIT_PARTIAL = 3
 EXIT_RUNNING = 75  # EX_TEMPFAIL: jobs still run; call `vertex-batch resume` again later
 EXIT_INTERRUPTED = 130
@@ -46,6 +47,7 @@ class ModelReport:
     note: str = ""
     lane: str = ""  # batch, flex or online: how the pending rows were answered (``lanes.choose_lane``)
     lane_reason: str = ""
+    skipped_rows: int = 0  # rows with nothing to ask (NULL or empty request): never submitted
 
 
 @dataclass
@@ -59,6 +61,7 @@ class BuildReport:
     interrupted: bool = False
     still_running: bool = False
     budget_stop: str = ""
+    refused: list[str] = field(default_factory=list)  # one line per request model refused by ``prechecks``
 
     @property
     def exit_code(self) -> int:
@@ -66,6 +69,8 @@ class BuildReport:
             return EXIT_INTERRUPTED
         if self.budget_stop:
             return EXIT_BUDGET
+        if self.refused:
+            return EXIT_REFUSED
         if any(job["state"] in FAILED_STATE_NAMES for job in self.jobs):
             return EXIT_FAILED
         if self.still_running:
@@ -90,6 +95,7 @@ class BuildReport:
             "exit_code": self.exit_code,
             "still_running": self.still_running,
             "budget_stop": self.budget_stop,
+            "refused": self.refused,
             "models": [asdict(model) for model in self.models],
             "jobs": self.jobs,
         }

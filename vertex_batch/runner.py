@@ -30,6 +30,7 @@ from vertex_batch.budget import Budget
 from vertex_batch.catalog import Lane
 from vertex_batch.errors import ConfigurationError
 from vertex_batch.flex_lane import Lanes
+from vertex_batch.job_create import is_intent
 from vertex_batch.job_loop import JobLoop, LoopOptions
 from vertex_batch.landing import ledger_table
 from vertex_batch.lanes import lane_of_job
@@ -40,8 +41,10 @@ from vertex_batch.ports import Backends, Clock, JobService, ProgressSink, System
 from vertex_batch.regions import ENV_LOCATION, Region, fit_location, run_region
 from vertex_batch.report import BuildReport, ModelReport
 from vertex_batch.request_models import Pending, RequestModel
+from vertex_batch.run_guard import RunGuard
 from vertex_batch.settings import MAX_COST_VAR, RequestModelDefaults, RunSettings
 from vertex_batch.usage import CostSummary, summarize_costs
+from vertex_batch.work import Phase
 
 
 def new_run_id() -> str:
@@ -84,6 +87,7 @@ class BuildOptions:
     run_id: str = field(default_factory=new_run_id)
     online_concurrency: int = 16  # Flex and online calls in flight (``settings.RunSettings``)
     lane: str | None = None  # every request model's lane in this run (None: each its own)
+    lease_seconds: float = 120.0
 
     @classmethod
     def resolve(cls, settings: RunSettings | None = None, *, local: bool, **flags: Any) -> BuildOptions:
@@ -95,6 +99,7 @@ class BuildOptions:
             "retry_backoff_seconds": settings.backoff(local),
             "online_concurrency": settings.online_concurrency,
             "lane": settings.lane,
+            "lease_seconds": settings.lease_seconds,
         }
         return cls(**{**chosen, **flags})
 
@@ -234,10 +239,15 @@ class Runner:
             override=self.options.lane,
             estimate=lambda model, pending, lane: self._estimate(loop, model, pending, lane),
         )
+        lease_wait = mode != Mode.RESUME or wait  # `resume` alone exits 75 when another process holds the run
+        options = self.options
+        guard = RunGuard(loop, self.report, adapters.leases, options.lease_seconds, lease_wait, options.dry_run)
         try:
+            guard.start(every)
             for index, wave in enumerate(manifest.waves(nodes)):
+                wave = guard.waiting_on_refused(manifest, wave)
                 models = [self._request_model(node, defaults) for node in wave]
-                if self._needs_dbt_build(mode, index, models, loop):
+                if models and self._needs_dbt_build(mode, index, models, loop):
                     names = ", ".join(node.name for node in wave)
                     self.progress.message(f"building request models and what they need: {names}")
                     self.dbt.build([f"+{node.name}" for node in wave])
@@ -246,6 +256,7 @@ class Runner:
                     plan = loop.warehouse.plan(model)
                     if plan is not None:
                         self.progress.message(f"{model.name}: {plan.describe()}")
+                models = guard.admit(models)
                 if self.options.dry_run:
                     for model in models:
                         self._dry_run(loop, model)
@@ -264,10 +275,13 @@ class Runner:
             if not self.options.dry_run and mode != Mode.SUBMIT:
                 upstream = [f"+{node.name}" for node in nodes]
                 self.progress.message("building the models downstream of the batch answers")
-                self.dbt.build(list(self.options.selectors) or ["*"], [*self.options.excludes, *upstream])
+                excludes = [*self.options.excludes, *upstream, *guard.downstream_excludes()]
+                self.dbt.build(list(self.options.selectors) or ["*"], excludes)
         except KeyboardInterrupt:
             self.report.interrupted = True
             self._interrupt(loop)
+        finally:
+            guard.finish()
         return self.report
 
     # --- before any job -------------------------------------------------------------------------------
@@ -395,26 +409,29 @@ class Runner:
             self.report.run_id = max(earlier)
 
     def _interrupt(self, loop: JobLoop) -> None:
-        """Ctrl-C: cancel this run's jobs (completed rows are kept and landed) unless ``--detach``."""
+        """Ctrl-C: cancel this run's jobs (completed rows are kept and landed) unless ``--detach``; then say which
+        jobs are left unlanded and how to land them (a second Ctrl-C stops the wait for the cancelled jobs)."""
         in_flight = loop.in_flight
-        if not in_flight:
-            return
-        if self.options.detach:
-            names = ", ".join(item.entry.job_name for item in in_flight)
+        if in_flight and not self.options.detach:
+            self.progress.message(f"cancelling {len(in_flight)} job(s); completed rows are kept")
+            try:
+                loop.cancel()
+                loop.run(wait=True)
+            except KeyboardInterrupt:
+                pass
+        left = [item.entry.job_name for item in loop.items if item.in_flight or item.phase == Phase.FINISHED]
+        if left:
+            verb = "left running" if self.options.detach else "not landed yet"
             self.progress.message(
-                f"detached; jobs keep running: {names}. Run `vertex-batch resume --run {self.options.run_id}` "
-                "to land them."
+                f"{verb}: {', '.join(left)}; run `vertex-batch resume --run {self.options.run_id}` to land them"
             )
-            return
-        self.progress.message(f"cancelling {len(in_flight)} job(s); completed rows are kept")
-        loop.cancel()
-        loop.run(wait=True)
 
     # --- the ledger of the project ----------------------------------------------------------------------
     def _ledger_entries(self) -> list[tuple[str, LedgerEntry]]:
         manifest = self.dbt.parse()
         tables = sorted({ledger_table(node.table_id) for node in manifest.request_models()})
-        return self.backends.ledger_entries(tables)
+        found = self.backends.ledger_entries(tables)
+        return [(table, entry) for table, entry in found if not is_intent(entry.job_name)]  # intents: no job yet
 
     def _job_service(self, table: str, entry: LedgerEntry) -> JobService:
         """The job service of the ledger table's project, at the location in the job's own name."""

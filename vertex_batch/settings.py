@@ -100,6 +100,13 @@ class RunSettings(BaseSettings):
         description="seconds before the first retry of retryable rows, doubled each attempt (2 local, 60 cloud)",
     )
 
+    lease_seconds: float = Field(
+        120.0,
+        ge=5,
+        description="seconds a run's lease on its request models lasts unless renewed (renewed every quarter of "
+        "it while a command works; after a crash, the next command takes over once it expires)",
+    )
+
     def poll(self, local: bool) -> float:
         return self.poll_seconds if self.poll_seconds is not None else (1.0 if local else 30.0)
 

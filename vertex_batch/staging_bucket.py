@@ -112,6 +112,22 @@ class Planner:
         for blob in client.list_blobs(bucket, prefix=prefix.rstrip("/") + "/"):
             blob.delete()
 
+    def remove_stale(self, base: str, depth: int, keep: set[str]) -> list[str]:
+        """Delete the job folders under ``gs://bucket/base`` (``depth`` path parts below it, e.g.
+        ``<run>/a<attempt>/c<chunk>``) that no URI in ``keep`` lies in; return the folders deleted."""
+        bucket, _, prefix = base.removeprefix("gs://").partition("/")
+        prefix = prefix.rstrip("/") + "/"
+        stale: dict[str, list[storage.Blob]] = {}
+        for blob in self.storage().list_blobs(bucket, prefix=prefix):
+            parts = blob.name[len(prefix) :].split("/")
+            folder = f"gs://{bucket}/{prefix}{'/'.join(parts[:depth])}"
+            if len(parts) > depth and not any(uri.startswith(folder + "/") for uri in keep):
+                stale.setdefault(folder, []).append(blob)
+        for blobs in stale.values():
+            for blob in blobs:
+                blob.delete()
+        return sorted(stale)
+
 
 def planner_for(connections: Connections, region: Region | None = None, dry_run: bool = False) -> Planner:
     """A planner that reads dataset locations and buckets through the run's official clients (``dry_run``:

@@ -32,14 +32,16 @@ def outcome_line(report: BuildReport) -> str | None:
     }
     if report.exit_code not in words:
         return None
+    if report.refused and not report.budget_stop and not report.interrupted:
+        words[report.exit_code] = f"{len(report.refused)} request model(s) refused before anything was submitted"
     verb = "dry run" if report.dry_run else "run"
     return f"vertex-batch {verb} {report.run_id}: {words[report.exit_code]}"
 
 
-def print_outcome(report: BuildReport, stream: TextIO = sys.stderr) -> None:
+def print_outcome(report: BuildReport, stream: TextIO | None = None) -> None:
     line = outcome_line(report)
     if line:
-        print(line, file=stream)
+        print(line, file=stream or sys.stderr)  # the stream of now (a test may have swapped it since import)
 
 
 def print_status(status: RunStatus, as_json: bool) -> None:

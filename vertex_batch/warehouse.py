@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from google.api_core import exceptions as core
 from google.cloud import bigquery
 
+from vertex_batch.concurrent_writes import WRITE_RETRY
 from vertex_batch.errors import RequestTableError
 from vertex_batch.identity import (
     CONTENT_COLUMN,
@@ -27,6 +28,7 @@ from vertex_batch.identity import (
     staged_columns_sql,
 )
 from vertex_batch.landing import JOB_OUTPUT_COLUMNS, reserved_columns
+from vertex_batch.prechecks import request_present_sql
 from vertex_batch.transient_errors import retryable_status_sql
 
 REQUIRED_COLUMNS = ("request",)
@@ -68,7 +70,7 @@ class Warehouse:
         would page through every row of that table (1M rows: minutes and gigabytes).
         """
         config = bigquery.QueryJobConfig(query_parameters=list(params)) if params else None
-        self.client.query(sql, job_config=config).result(max_results=1)
+        WRITE_RETRY(lambda: self.client.query(sql, job_config=config).result(max_results=1))()
 
     def exists(self, table_id: str) -> bool:
         try:
@@ -81,7 +83,15 @@ class Warehouse:
         return list(self.client.get_table(table_id).schema)
 
     def drop(self, table_id: str) -> None:
-        self.client.delete_table(table_id, not_found_ok=True)
+        WRITE_RETRY(self.client.delete_table)(table_id, not_found_ok=True)
+
+    def tables(self, dataset_id: str, prefix: str) -> list[str]:
+        """Ids of the tables of ``project.dataset`` whose name starts with ``prefix`` (none if it is missing)."""
+        try:
+            listed = list(self.client.list_tables(dataset_id))
+        except core.NotFound:
+            return []
+        return [f"{dataset_id}.{table.table_id}" for table in listed if table.table_id.startswith(prefix)]
 
     def dataset_location(self, dataset_id: str) -> str | None:
         """The location of ``project.dataset`` as BigQuery reports it (``US``, ``us-central1``), or None if missing."""
@@ -148,11 +158,17 @@ class Warehouse:
         and the optional columns it has), ``request_fingerprint``."""
         if kind == "embed":
             optional = [field.name for field in self.columns(request_table) if field.name in EMBEDDING_OPTIONAL_COLUMNS]
-            return f"SELECT {embedding_staged_columns_sql(key, model, params, optional)} FROM {quote(request_table)}"
+            return (
+                f"SELECT {embedding_staged_columns_sql(key, model, params, optional)} FROM {quote(request_table)} "
+                f"WHERE {request_present_sql(kind)}"
+            )
         string_request = any(
             field.name == "request" and field.field_type == "STRING" for field in self.columns(request_table)
         )
-        return f"SELECT {staged_columns_sql(key, model, params, string_request)} FROM {quote(request_table)}"
+        return (
+            f"SELECT {staged_columns_sql(key, model, params, string_request)} FROM {quote(request_table)} "
+            f"WHERE {request_present_sql(kind)}"
+        )
 
     def pending_sql(
         self,
@@ -169,7 +185,7 @@ class Warehouse:
         """Rows of the request table (staged columns only) whose key and fingerprint are not settled yet."""
         requests = self.requests_sql(request_table, key, model, params, kind)
         if not self.exists(landing_table):
-            return requests + (" WHERE FALSE" if retryable_only else "")
+            return f"SELECT * FROM ({requests}) WHERE FALSE" if retryable_only else requests
         join = ", ".join([*key, FINGERPRINT_COLUMN])
         retryable = retryable_status_sql("status")
         still_open = f"(NOT a.settled AND a.retryable_failures < {int(max_attempts)})"

@@ -19,6 +19,7 @@ from vertex_batch.connections import Connections
 from vertex_batch.estimate import CountedCosts
 from vertex_batch.job_client import JobClient
 from vertex_batch.lane_warehouse import LaneWarehouse
+from vertex_batch.lease_table import BigQueryLeases
 from vertex_batch.ledger import LedgerEntry
 from vertex_batch.ledger_table import BigQueryLedger, LedgerTable
 from vertex_batch.online_calls import CloudLanes
@@ -77,6 +78,7 @@ class CloudBackends:
             ledger=BigQueryLedger(self.warehouse),
             costs=CountedCosts(runner_for=self.warehouse, counter_for=counter_for, warn=warn),
             lanes=CloudLanes(connections, LaneWarehouse(self.warehouse)),
+            leases=BigQueryLeases(self.warehouse),
         )
 
     def ledger_entries(self, tables: Sequence[str]) -> list[tuple[str, LedgerEntry]]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -55,3 +58,13 @@ def use_env(monkeypatch: pytest.MonkeyPatch, stack: LocalStack, dataset: str) ->
 
 def subprocess_env(env: Env) -> dict[str, str]:
     return {**os.environ, **env.variables}
+
+
+def chaos_module() -> ModuleType:
+    """``benchmarks/chaos.py`` as a module (its project generator and chaos run are reused by the tests)."""
+    if "chaos" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("chaos", REPO / "benchmarks" / "chaos.py")
+        assert spec and spec.loader
+        sys.modules["chaos"] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules["chaos"]

@@ -14,15 +14,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from tests.unit.fake_leases import FakeClock, FakeLeases
 from vertex_batch.budget import Budget
 from vertex_batch.checks import Check
-from vertex_batch.errors import JobError, JobNotFound, RequestTableError
+from vertex_batch.errors import JobError, JobNotFound, RequestTableError, ServiceUnavailable
 from vertex_batch.job_loop import JobLoop, LoopOptions
 from vertex_batch.jobs import JobSnapshot, JobSpec, JobState
 from vertex_batch.lane_ports import FLEX_TRAFFIC, Answer, CallResult, LaneRequest, Recovered, StagedCalls
 from vertex_batch.lanes import lane_of_job
 from vertex_batch.ledger import LedgerEntry
 from vertex_batch.ports import RunAdapters
+from vertex_batch.prechecks import KeyAudit
 from vertex_batch.regions import Region
 from vertex_batch.report import BuildReport
 from vertex_batch.request_models import BatchSettings, Estimate, Landed, Pending, RequestModel, StagedInput
@@ -35,6 +37,7 @@ RATE_LIMITED = (
 )
 BAD_ROLE = 'Bad Request: {"error": {"code": 400, "message": "Please use a valid role.", "status": "INVALID_ARGUMENT"}}'
 EPOCH = datetime(2026, 11, 30, tzinfo=UTC)
+WORK = ("_in", "_out")  # the suffixes of the fake warehouse's staged inputs and raw outputs
 
 
 def all_succeed(key: str, attempt: int) -> str:
@@ -48,22 +51,6 @@ def fail_first(attempts: int, status: str = RATE_LIMITED, keys: set[str] | None 
         return status if attempt <= attempts and (keys is None or key in keys) else ""
 
     return respond
-
-
-@dataclass
-class FakeClock:
-    """Time moves only when the loop sleeps."""
-
-    t: float = 0.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.t += seconds
 
 
 @dataclass
@@ -93,6 +80,8 @@ class FakeJobService:
     end_state: Callable[[JobSpec], JobState] = lambda spec: JobState.SUCCEEDED
     live_counts: bool = False
     refuse: str = ""  # a refusal message for every create (e.g. an unknown model)
+    lost_replies: int = 0  # the next creates make their job, then answer 503 as if the reply were lost
+    unavailable: int = 0  # the next creates answer 503 without making a job
     jobs: dict[str, FakeJob] = field(default_factory=dict)
     creates: list[tuple[float, str, int]] = field(default_factory=list)  # (time, name, jobs running at create)
     gets: list[tuple[float, str]] = field(default_factory=list)
@@ -104,11 +93,17 @@ class FakeJobService:
     def create(self, spec: JobSpec) -> JobSnapshot:
         if self.refuse:
             raise JobError(f"the batch job for {spec.input_uri} was refused: {self.refuse}")
+        if self.unavailable:
+            self.unavailable -= 1
+            raise ServiceUnavailable("503 The service is currently unavailable.")
         name = f"projects/p/locations/us-central1/batchPredictionJobs/{len(self.jobs) + 1}"
         keys = [row["key"] for row in self.tables[table_of(spec.input_uri)]]
         self.creates.append((self.clock.now(), name, self.running()))
         duration = self.duration(spec) if callable(self.duration) else self.duration
         self.jobs[name] = FakeJob(name, spec, keys, self.clock.now(), duration, self.end_state(spec))
+        if self.lost_replies:
+            self.lost_replies -= 1
+            raise ServiceUnavailable("503 The service is currently unavailable.")
         return self._snapshot(self.jobs[name])
 
     def get(self, name: str) -> JobSnapshot:
@@ -177,13 +172,14 @@ class FakeWarehouse:
 
     tables: dict[str, list[dict]]
     requests: dict[str, list[str]] = field(default_factory=dict)
+    empty: set[str] = field(default_factory=set)  # keys whose request is NULL or empty
     landing: dict[str, list[dict]] = field(default_factory=dict)
     staged: list[StagedInput] = field(default_factory=list)
     discarded: list[str] = field(default_factory=list)
     discarded_uris: list[str] = field(default_factory=list)
 
     def _rows(self, model: RequestModel) -> dict[str, list[str]]:
-        statuses: dict[str, list[str]] = {key: [] for key in self.requests[model.name]}
+        statuses: dict[str, list[str]] = {key: [] for key in self.requests[model.name] if key not in self.empty}
         for row in self.landing.get(model.name, []):
             statuses.setdefault(row["key"], []).append(row["status"])
         return statuses
@@ -282,6 +278,32 @@ class FakeWarehouse:
         failed = {row["key"] for row in self.landing.get(model.name, []) if row["job"] in job_names} - ever_ok
         return len(mine), len(failed)
 
+    def audit(self, model: RequestModel) -> KeyAudit:
+        keys = self.requests[model.name]
+        keyed = [key for key in keys if key is not None]
+        duplicates = sorted({key for key in keyed if keyed.count(key) > 1})
+        empty = sorted(key for key in keyed if key in self.empty)
+        return KeyAudit(
+            rows=len(keys),
+            null_keys=len(keys) - len(keyed),
+            duplicate_keys=len(duplicates),
+            duplicate_rows=sum(keyed.count(key) for key in duplicates),
+            empty_requests=len(empty),
+            duplicate_examples=tuple(duplicates[:5]),
+            empty_request_examples=tuple(empty[:5]),
+        )
+
+    def sweep(self, model: RequestModel, keep: set[str]) -> list[str]:
+        stale = [t for t in self.tables if t.startswith(f"{model.table_id}__") and t.endswith(WORK) and t not in keep]
+        for table in stale:
+            self.discarded.append(table)
+            del self.tables[table]
+        return stale
+
+    def work_tables(self) -> list[str]:
+        """Staged inputs and raw outputs still in the warehouse."""
+        return [table for table in self.tables if table.endswith(WORK)]
+
     def landed_keys(self, model_name: str) -> list[str]:
         return [row["key"] for row in self.landing.get(model_name, [])]
 
@@ -294,9 +316,14 @@ class FakeLedger:
     rows: dict[str, LedgerEntry] = field(default_factory=dict)
     writes: int = 0
 
-    def record(self, model: RequestModel, entry: LedgerEntry) -> None:
+    def record(self, model: RequestModel, entry: LedgerEntry, replaces: str | None = None) -> None:
         self.writes += 1
+        if replaces:
+            self.rows.pop(replaces, None)
         self.rows[entry.job_name] = replace(entry)
+
+    def forget(self, model: RequestModel, job_name: str) -> None:
+        self.rows.pop(job_name, None)
 
     def unlanded(self, model: RequestModel) -> list[LedgerEntry]:
         return [replace(e) for e in self.rows.values() if e.request_model == model.name and not e.landed]
@@ -380,10 +407,12 @@ class World:
     warehouse: FakeWarehouse = field(init=False)
     ledger: FakeLedger = field(default_factory=FakeLedger)
     costs: FakeCosts = field(default_factory=FakeCosts)
+    leases: FakeLeases = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs = FakeJobService(self.clock, self.tables, self.responder, self.duration, self.end_state)
         self.warehouse = FakeWarehouse(self.tables)
+        self.leases = FakeLeases(self.clock)
 
     def add(self, model: RequestModel, rows: int) -> RequestModel:
         self.warehouse.requests[model.name] = [f"{model.name}-{i:05d}" for i in range(rows)]
@@ -438,7 +467,10 @@ class FakeBackends:
 
     def adapters(self, project: str, region: Region, *, dry_run: bool, warn: Callable[[str], object]) -> RunAdapters:
         self.adapters_made.append((project, region, dry_run))
-        return RunAdapters(self.world.jobs, self.world.warehouse, self.world.ledger, self.world.costs, self.lanes)
+        world = self.world
+        return RunAdapters(
+            world.jobs, world.warehouse, world.ledger, world.costs, lanes=self.lanes, leases=world.leases
+        )
 
     def ledger_entries(self, tables: list[str]) -> list[tuple[str, LedgerEntry]]:
         return [(f"p.ds.{LEDGER}", entry) for entry in self.world.ledger.rows.values()]

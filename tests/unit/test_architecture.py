@@ -33,6 +33,10 @@ CORE = (
     "lanes.py",
     "lane_ports.py",
     "flex_lane.py",
+    "prechecks.py",
+    "lease.py",
+    "run_guard.py",
+    "job_create.py",
 )
 FORBIDDEN = ("google", "dbt", "vertex_batch.progress", "vertex_batch.cli", "vertex_batch.views", "tqdm")
 MAX_LINES = 450

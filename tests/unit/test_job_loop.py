@@ -12,8 +12,8 @@ import pytest
 from tests.unit.fakes import BAD_ROLE, RATE_LIMITED, World, fail_first, request_model
 from vertex_batch.budget import Budget
 from vertex_batch.errors import JobError
-from vertex_batch.job_loop import LABEL_ATTEMPT, LABEL_CHUNK, LABEL_RUN, Phase, label_value, table_label
-from vertex_batch.jobs import JobState
+from vertex_batch.job_loop import Phase
+from vertex_batch.jobs import LABEL_ATTEMPT, LABEL_CHUNK, LABEL_RUN, JobState, label_value, table_label
 from vertex_batch.report import EXIT_BUDGET, EXIT_FAILED, EXIT_OK, EXIT_PARTIAL
 
 pytestmark = pytest.mark.unit
