@@ -82,7 +82,7 @@ FIRST_WAVE = [
         {
             "promptFeedback": {"blockReason": "SAFETY"},
             "usageMetadata": {"promptTokenCount": 20, "totalTokenCount": 20},
-            "modelVersion": "gemini-2.5-flash-001",
+            "modelVersion": "gemini-3.5-flash-001",
         },
         "",
         "2026-11-01 18:13:22+00",
@@ -170,7 +170,7 @@ def test_landed_output_is_flattened(dbt: Dbt, warehouse: Warehouse) -> None:
     hand = (27132 * price.input * 0.5 + 2048 * price.cached_input + 36 * price.output * 0.5) / 1e6
     assert first["cached_content_tokens"] == 2048
     assert first["cost_usd"] == pytest.approx(hand, rel=1e-9)
-    assert first["model_version"] == "gemini-2.5-flash-001"
+    assert first["model_version"] == "gemini-3.5-flash-001"
     assert first["avg_logprobs"] == pytest.approx(-0.5782725546095107)
     assert first["safety_blocked"] is False and first["is_retryable"] is False
     assert first["error_code"] is None and first["error_message"] is None and first["status"] == ""
