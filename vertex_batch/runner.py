@@ -85,9 +85,9 @@ class BuildOptions:
     keep_tables: bool = False
     location: str | None = None
     run_id: str = field(default_factory=new_run_id)
-    online_concurrency: int = 16  # Flex and online calls in flight (``settings.RunSettings``)
+    online_concurrency: int = RunSettings.model_fields["online_concurrency"].default
     lane: str | None = None  # every request model's lane in this run (None: each its own)
-    lease_seconds: float = 120.0
+    lease_seconds: float = RunSettings.model_fields["lease_seconds"].default
 
     @classmethod
     def resolve(cls, settings: RunSettings | None = None, *, local: bool, **flags: Any) -> BuildOptions:

@@ -78,6 +78,7 @@ def fake_openai_server() -> Iterator[FakeOpenAIServer]:
             with state.lock:
                 state.in_flight += 1
                 state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            answered = False
             try:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length))
@@ -90,6 +91,10 @@ def fake_openai_server() -> Iterator[FakeOpenAIServer]:
                     threading.Event().wait(0.02)  # long enough for requests to overlap
                     status, answer = state.answer(body)
                 data = json.dumps(answer).encode()
+                # Out of flight before the client can read the answer and send its next request.
+                with state.lock:
+                    state.in_flight -= 1
+                answered = True
                 self.send_response(status)
                 if status == 503 and state.retry_after is not None:
                     self.send_header("Retry-After", state.retry_after)
@@ -98,8 +103,9 @@ def fake_openai_server() -> Iterator[FakeOpenAIServer]:
                 self.end_headers()
                 self.wfile.write(data)
             finally:
-                with state.lock:
-                    state.in_flight -= 1
+                if not answered:
+                    with state.lock:
+                        state.in_flight -= 1
 
         def log_message(self, format: str, *args: object) -> None:
             pass

@@ -157,7 +157,8 @@ def test_a_runner_killed_during_a_flex_wave_leaves_every_row_landed_once(queued_
     vars_yaml = "{rows: 200}"
     command = [sys.executable, "-m", "vertex_batch.cli", "build", "--project-dir", str(project),
                "--profiles-dir", str(REPO / "profiles"), "--vars", vars_yaml]  # fmt: skip
-    runner = subprocess.Popen(command, env=subprocess_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    variables = {**subprocess_env(env), "VERTEX_BATCH_LEASE_SECONDS": "8"}  # the rerun takes its lease over soon
+    runner = subprocess.Popen(command, env=variables, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     table = env.table("flex_requests__batch_output")
     landed = 0
     try:

@@ -42,6 +42,7 @@ def demo_jobs(env: Env) -> list[JobSnapshot]:
 
 
 def start_runner(project: Path, env: Env) -> subprocess.Popen:
+    """``vertex-batch build`` in its own process, whose leases last 8 s: a SIGKILLed one is taken over soon."""
     command = [
         sys.executable,
         "-m",
@@ -54,7 +55,8 @@ def start_runner(project: Path, env: Env) -> subprocess.Popen:
         "--poll-seconds",
         "0.5",
     ]
-    return subprocess.Popen(command, env=subprocess_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    variables = {**subprocess_env(env), "VERTEX_BATCH_LEASE_SECONDS": "8"}
+    return subprocess.Popen(command, env=variables, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def rows_written(env: Env, job: JobSnapshot) -> int:
