@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-# Folders whose modules start servers and run whole batch jobs: minutes, not seconds.
-SERVER_FOLDERS = ("e2e", "dbt", "conformance")
+# Folders by how long their modules take: whole runs through the CLI and dbt (minutes), then modules that start
+# servers and run jobs, then the rest (seconds).
+FOLDER_RANKS = {"e2e": 1, "dbt": 2, "conformance": 2, "service": 2, "smoke": 2}
 
 
 def pytest_collection_modifyitems(session: pytest.Session, items: list[pytest.Item]) -> None:
@@ -16,6 +17,6 @@ def pytest_collection_modifyitems(session: pytest.Session, items: list[pytest.It
     def rank(item: pytest.Item) -> int:
         if item.path in slow_modules:
             return 0
-        return 1 if item.path.parent.name in SERVER_FOLDERS else 2
+        return FOLDER_RANKS.get(item.path.parent.name, 3)
 
     items.sort(key=rank)

@@ -40,6 +40,7 @@ CORE = (
 )
 FORBIDDEN = ("google", "dbt", "vertex_batch.progress", "vertex_batch.cli", "vertex_batch.views", "tqdm")
 MAX_LINES = 450
+README_MAX_LINES = 249  # a newcomer reads it in five minutes; details live in docs/
 
 
 def imported(path: Path) -> set[str]:
@@ -80,6 +81,14 @@ def test_no_module_is_over_the_size_limit() -> None:
         if (count := len(path.read_text().splitlines())) > MAX_LINES
     ]
     assert long == []
+
+
+def test_the_readme_stays_short_and_links_its_docs() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= README_MAX_LINES
+    linked = {"docs/architecture.md", "docs/fidelity.md", "docs/runs.md", "docs/families.md", "benchmarks/README.md"}
+    assert {path for path in linked if f"({path}" in readme} == linked
+    assert all((REPO / path).exists() for path in linked)
 
 
 def _model_names() -> set[str]:
