@@ -88,16 +88,6 @@ def test_every_review_gets_a_vector_of_the_requested_size(embedded, fake_stack, 
             assert row["cosine_similarity"] == pytest.approx(1.0)
 
 
-def test_rerun_submits_nothing(embedded, fake_stack, monkeypatch) -> None:
-    project, *_ = embedded
-    env = use_env(monkeypatch, fake_stack, "e2e_embeddings")
-    jobs_before = len(embedding_jobs(env))
-    code, report = build(project)
-    assert code == 0
-    assert report["jobs"] == [] and report["models"][0]["submitted_rows"] == 0
-    assert len(embedding_jobs(env)) == jobs_before
-
-
 def test_changed_texts_are_the_only_rows_embedded_again(embedded, fake_stack, monkeypatch) -> None:
     project, *_ = embedded
     env = use_env(monkeypatch, fake_stack, "e2e_embeddings")
