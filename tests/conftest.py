@@ -1,13 +1,12 @@
-"""Test ordering for ``scripts/test.sh``'s workers (``pytest -n 3 --dist loadfile``): the longest modules
-start first, so that no worker is left with a long module at the end (longest-first scheduling)."""
+"""Test ordering for ``scripts/test.sh``'s workers (``pytest -n 3 --dist loadfile``): xdist hands out the modules
+with the most tests first; among modules with as many tests, the slow ones go first, then those that start servers."""
 
 from __future__ import annotations
 
 import pytest
 
-# Folders by how long their modules take: whole runs through the CLI and dbt (minutes), then modules that start
-# servers and run jobs, then the rest (seconds).
-FOLDER_RANKS = {"e2e": 1, "dbt": 2, "conformance": 2, "service": 2, "smoke": 2}
+# Folders whose modules start servers and run whole batch jobs: minutes, not seconds.
+SERVER_FOLDERS = ("e2e", "dbt", "conformance")
 
 
 def pytest_collection_modifyitems(session: pytest.Session, items: list[pytest.Item]) -> None:
@@ -17,6 +16,6 @@ def pytest_collection_modifyitems(session: pytest.Session, items: list[pytest.It
     def rank(item: pytest.Item) -> int:
         if item.path in slow_modules:
             return 0
-        return FOLDER_RANKS.get(item.path.parent.name, 3)
+        return 1 if item.path.parent.name in SERVER_FOLDERS else 2
 
     items.sort(key=rank)
