@@ -129,8 +129,9 @@ def test_job_works_on_a_snapshot_of_its_input(slow: ServiceProcess, bq: bigquery
 def test_expiry_in_queue_and_while_running(
     start_service: Callable[..., ServiceProcess], bq: bigquery.Client, dataset: str
 ) -> None:
-    service = start_service(*SLOW, "--workers", "1", "--run-timeout-s", "1.5", "--queue-timeout-s", "0.5")
-    table = make_table(bq, dataset, rows(200))
+    # 400 rows take 8 s; the run timeout leaves room for reading the input on a busy machine.
+    service = start_service(*SLOW, "--workers", "1", "--run-timeout-s", "3", "--queue-timeout-s", "0.5")
+    table = make_table(bq, dataset, rows(400))
     _, running = service.create(bq_body(table, f"bq://{PROJECT}.{dataset}"))
     _, queued = service.create(bq_body(table, f"bq://{PROJECT}.{dataset}"))
     job = service.wait(running["name"])
@@ -139,8 +140,8 @@ def test_expiry_in_queue_and_while_running(
     assert job["state"] == "JOB_STATE_FAILED"
     assert job["error"]["code"] == 4
     completed = done_count(job)
-    assert 0 < completed < 200
-    assert int(job["completionStats"]["incompleteCount"]) == 200 - completed
+    assert 0 < completed < 400
+    assert int(job["completionStats"]["incompleteCount"]) == 400 - completed
     assert len(output_rows(bq, job)) == completed
     expired = service.wait(queued["name"])
     assert expired["state"] == "JOB_STATE_FAILED" and "startTime" not in expired
