@@ -6,6 +6,6 @@ bash scripts/setup.sh
 .venv/bin/ruff check .
 # Three workers on two cores, each taking whole test modules so module fixtures start once: the tests wait on
 # servers part of the time (1.7 cores busy on average with three workers), and three finished sooner than two.
-# xdist starts the modules with the most tests first (its default reordering); that order used less CPU in all
-# than starting every end-to-end module at once (16.2 vs 17-20 CPU minutes, measured on this suite).
-exec .venv/bin/pytest -n 3 --dist loadfile "$@"
+# --no-loadscope-reorder keeps tests/conftest.py's order (the slow modules first, one per worker): xdist's own
+# order (most tests first) leaves the single-test modules, the slowest among them, for the end, one after another.
+exec .venv/bin/pytest -n 3 --dist loadfile --no-loadscope-reorder "$@"

@@ -1,5 +1,5 @@
-"""Test ordering for ``scripts/test.sh``'s workers (``pytest -n 3 --dist loadfile``): xdist hands out the modules
-with the most tests first; among modules with as many tests, the slow ones go first, then those that start servers."""
+"""Test ordering for ``scripts/test.sh``'s workers (``pytest -n 3 --dist loadfile --no-loadscope-reorder``): the
+slow modules start first, one per worker, so that none is left for the end; then the modules that start servers."""
 
 from __future__ import annotations
 

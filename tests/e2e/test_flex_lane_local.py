@@ -110,7 +110,9 @@ def test_a_small_delta_is_answered_through_flex_in_seconds_at_the_batch_price(qu
     took = time.monotonic() - started
     (model,) = second.models
     assert (model.lane, model.submitted_rows, model.successful_rows) == ("flex", 3, 3), model
-    assert took < 20, f"3 edited rows took {took:.1f} s"
+    # Not a timing claim (benchmarks/small_delta.py measures it): the build ends before a batch job would leave
+    # the 60 s queue, because no batch job was made.
+    assert took < 60, f"3 edited rows took {took:.1f} s"
     assert table_jobs(env) == [], "no batch job: nothing waited in the 60 s queue"
 
     rows = landing(env)
