@@ -46,13 +46,17 @@ RETRY_TIMEOUT_S = 5 * 60.0
 CALL_REFUSALS = (401, 403, 404)
 
 
+def http_reason(code: int) -> str:
+    """The HTTP reason a failed row's ``status`` starts with (``Bad Request``; ``Error`` for a code without one)."""
+    try:
+        return http.HTTPStatus(code).phrase
+    except ValueError:
+        return "Error"
+
+
 def row_status(code: int, message: str, status: str) -> str:
     """A failed row's ``status`` as Vertex AI writes it: ``<HTTP reason>: {"error": {...}}``."""
-    try:
-        reason = http.HTTPStatus(code).phrase
-    except ValueError:
-        reason = "Error"
-    return f"{reason}: {json.dumps({'error': {'code': code, 'message': message, 'status': status}})}"
+    return f"{http_reason(code)}: {json.dumps({'error': {'code': code, 'message': message, 'status': status}})}"
 
 
 def error_status(error: BaseException) -> str:

@@ -22,19 +22,11 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from vertex_batch import online_calls
 from vertex_batch.catalog import ModelInfo
 from vertex_batch.local.backends.base import SCHEMA_MIME_TYPES, ChatPrompt, Generation
 from vertex_batch.local.proto_json import ProtoJsonError, parse_request
 
-HTTP_REASONS: dict[int, str] = {
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
 RPC_STATUS: dict[int, str] = {
     400: "INVALID_ARGUMENT",
     403: "PERMISSION_DENIED",
@@ -71,8 +63,7 @@ def level_budget(level: str) -> int:
 
 def row_status(code: int, message: str, status: str | None = None) -> str:
     """The ``status`` value of a failed output row, formatted exactly as Vertex AI writes it."""
-    body = {"error": {"code": code, "message": message, "status": status or RPC_STATUS.get(code, "UNKNOWN")}}
-    return f"{HTTP_REASONS.get(code, 'Error')}: {json.dumps(body)}"
+    return online_calls.row_status(code, message, status or RPC_STATUS.get(code, "UNKNOWN"))
 
 
 class RowError(Exception):

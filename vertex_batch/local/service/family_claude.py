@@ -46,8 +46,9 @@ from typing import Any
 
 from vertex_batch.catalog import ModelInfo, Thinking
 from vertex_batch.local.backends import ChatPrompt, Generation
-from vertex_batch.local.gemini import HTTP_REASONS, invalid, level_budget, load_json_object
+from vertex_batch.local.gemini import invalid, level_budget, load_json_object
 from vertex_batch.local.service.family import GenerativeFamily
+from vertex_batch.online_calls import http_reason
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
 #: Top-level fields of a Messages body (anthropic-sdk-python ``MessageCreateParams``, with Vertex's
@@ -75,7 +76,7 @@ EXTENDED_THINKING_DOCS = "https://docs.claude.com/en/docs/build-with-claude/exte
 def claude_status(code: int, message: str) -> str:
     """A failed Claude row's ``status``: the HTTP reason and the Anthropic error body."""
     body = {"type": "error", "error": {"type": ERROR_TYPES.get(code, "api_error"), "message": message}}
-    return f"{HTTP_REASONS.get(code, 'Error')}: {json.dumps(body)}"
+    return f"{http_reason(code)}: {json.dumps(body)}"
 
 
 def _body(value: Any) -> dict[str, Any]:
